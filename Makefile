@@ -1,0 +1,18 @@
+# The two commands of README.md. Both bootstrap (idempotently) .venv/ and the embedded ComfyUI in
+# .comfyui/, or use COMFYUI_PATH (and COMFYUI_PYTHON) when set.
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bootstrap
+
+demo:
+	$(PYTHON) tools/bootstrap.py run tools/demo.py
+
+test:
+	$(PYTHON) tools/bootstrap.py run -m pytest tests $(PYTEST_ARGS)
+
+lint:
+	$(PYTHON) tools/bootstrap.py run -m ruff check .
+
+bootstrap:
+	$(PYTHON) tools/bootstrap.py run -c "print('bootstrap complete')"

@@ -1,0 +1,34 @@
+"""Shared test setup for the three tiers (unit, host, e2e).
+
+The pure packages (schedules/, samplers/, reference/) are imported under the pseudo-package
+`zsnr_core` whose __path__ is the repository root: their relative imports work and the pack's
+__init__.py (which needs ComfyUI) never runs. Tests import them as `from zsnr_core.schedules ...`.
+"""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+
+from zsnr_testlib import ROOT, TEST_OUTPUT  # noqa: E402
+
+
+def _install_pure_namespace() -> None:
+    if "zsnr_core" not in sys.modules:
+        package = types.ModuleType("zsnr_core")
+        package.__path__ = [str(ROOT)]
+        sys.modules["zsnr_core"] = package
+
+
+_install_pure_namespace()
+
+
+@pytest.fixture(scope="session")
+def test_output_dir() -> Path:
+    TEST_OUTPUT.mkdir(exist_ok=True)
+    return TEST_OUTPUT

