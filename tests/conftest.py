@@ -14,6 +14,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS.parent / "tools"))
 
 from zsnr_testlib import ROOT, TEST_OUTPUT  # noqa: E402
 

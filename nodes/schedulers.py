@@ -1,0 +1,97 @@
+"""Timestep-spacing schedulers (paper Table 2): a SIGMAS node and entries in the host's list."""
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..schedules.spacing import SPACINGS, spacing_sigmas
+from .errors import node_error
+
+LOG = logging.getLogger("zsnr")
+# sgm_uniform is the host's own name; ours agrees with it, so only the others are registered.
+HOST_LIST_SPACINGS = tuple(s for s in SPACINGS if s != "sgm_uniform")
+
+
+def model_sigma_table(model):
+    """The model's own discrete sigma table (one entry per training timestep), as the host holds it."""
+    model_sampling = model.get_model_object("model_sampling")
+    table = getattr(model_sampling, "sigmas", None)
+    if table is None or table.ndim != 1 or len(table) < 2:
+        raise node_error(
+            "TimestepSpacingScheduler", "model", type(model_sampling).__name__,
+            "a model with a discrete schedule (SD 1.x/2.x/XL-style ModelSamplingDiscrete); "
+            "continuous-sigma and flow models have no training timesteps to space",
+        )
+    return table
+
+
+class TimestepSpacingScheduler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TimestepSpacingScheduler",
+            display_name="Timestep Spacing Scheduler (zsnr)",
+            category="sampling/custom_sampling/schedulers",
+            description=(
+                "Sigmas at exact training timesteps chosen by a spacing rule (Lin et al. 2023, Table 2). "
+                "trailing always includes the last timestep, so sampling starts at the model's terminal "
+                "SNR; leading (DDIM/PNDM default) and linspace do not."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="The model whose own discrete schedule is spaced."),
+                io.Combo.Input(
+                    "spacing", options=list(SPACINGS), default="trailing",
+                    tooltip="trailing: t = T-1, T-1-T/S, … (paper's recommendation); leading: 0, T/S, … "
+                    "reversed (DDIM default); linspace: round(linspace(0, T-1, S)); sgm_uniform: "
+                    "fractional, uniform in t from T-1 (the host's sgm_uniform).",
+                ),
+                io.Int.Input("steps", default=20, min=1, max=10000,
+                             tooltip="Number of sampling steps S (at most the model's T training timesteps)."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="As BasicScheduler: below 1, the last `steps` of int(steps/denoise) steps."),
+                io.Int.Input("steps_offset", default=0, min=0, max=1000,
+                             tooltip="Added to leading timesteps (diffusers' steps_offset; SD configs use 1)."),
+            ],
+            outputs=[io.Sigmas.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:
+        table = model_sigma_table(model)
+        try:
+            sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset)
+        except ValueError as error:
+            raise ValueError(f"TimestepSpacingScheduler: {error}") from error
+        return io.NodeOutput(sigmas)
+
+
+def _host_scheduler(spacing: str, model_sampling, steps: int):
+    return spacing_sigmas(spacing, steps, model_sampling.sigmas)
+
+
+def register_host_schedulers() -> list[str]:
+    """Add our spacings to the host's scheduler registry (KSampler and BasicScheduler dropdowns).
+
+    Uses comfy.samplers.SCHEDULER_HANDLERS and appends to SCHEDULER_NAMES (the list object KSampler
+    offers). A name someone else already registered is left alone and logged.
+    """
+    registered = []
+    for spacing in HOST_LIST_SPACINGS:
+        existing = comfy.samplers.SCHEDULER_HANDLERS.get(spacing)
+        if existing is not None and not getattr(existing.handler, "zsnr_spacing", None):
+            LOG.warning("zsnr: a scheduler named %r is already registered by %r; leaving it in place",
+                        spacing, getattr(existing.handler, "__module__", existing.handler))
+            continue
+        handler = partial(_host_scheduler, spacing)
+        handler.zsnr_spacing = spacing
+        comfy.samplers.SCHEDULER_HANDLERS[spacing] = comfy.samplers.SchedulerHandler(handler)
+        if spacing not in comfy.samplers.SCHEDULER_NAMES:
+            comfy.samplers.SCHEDULER_NAMES.append(spacing)
+        registered.append(spacing)
+    return registered
+
+
+NODES = [TimestepSpacingScheduler]

@@ -1,0 +1,143 @@
+"""ZeroTerminalSNR (Algorithm 1 on a model's own schedule) and VPredictionAdapter."""
+from __future__ import annotations
+
+import logging
+
+import comfy.model_sampling
+import torch
+from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
+from comfy_api.latest import io
+
+from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
+from .errors import node_error
+from .zsnr_sampling import TERMINALS, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
+
+LOG = logging.getLogger("zsnr")
+PREDICTIONS = ("v_prediction", "epsilon")
+
+
+class FlowModel(Exception):
+    """The model is flow matching (CONST): it already ends at SNR 0."""
+
+
+def _declared_alphas_cumprod(patcher) -> torch.Tensor | None:
+    """float64 alphā of the schedule the checkpoint declares (model_config.sampling_settings)."""
+    config = getattr(patcher.model, "model_config", None)
+    settings = getattr(config, "sampling_settings", None) or {}
+    try:
+        betas = make_beta_schedule(settings.get("beta_schedule", "linear"), settings.get("timesteps", 1000),
+                                   linear_start=settings.get("linear_start", 0.00085),
+                                   linear_end=settings.get("linear_end", 0.012))
+    except Exception:  # an exotic schedule name: fall back to the sampling table itself
+        return None
+    return alphas_cumprod_from_betas(torch.as_tensor(betas, dtype=torch.float64))
+
+
+def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str]:
+    """(base alphā float64, current terminal mode, prediction) of a discrete model.
+
+    Raises FlowModel for flow models and a clear ValueError for families without a discrete
+    schedule. The base schedule is the declared one when it reproduces the model's sigma table
+    (also under the host's own zsnr rescale); otherwise the table itself (another node patched it).
+    """
+    sampling = patcher.get_model_object("model_sampling")
+    if isinstance(sampling, ZSNRSamplingMixin):
+        return sampling.zsnr_base_alphas_cumprod, sampling.zsnr_terminal, sampling.zsnr_prediction
+    kind = type(sampling).__name__
+    if isinstance(sampling, comfy.model_sampling.CONST):
+        raise FlowModel(kind)
+    discrete = isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) and not isinstance(
+        sampling, comfy.model_sampling.ModelSamplingDiscreteEDM)
+    if not discrete or isinstance(sampling, (comfy.model_sampling.EDM, comfy.model_sampling.X0)):
+        raise node_error(node_id, "model", f"a model with {kind} sampling",
+                         "a discrete-schedule epsilon or v-prediction model (SD 1.x/2.x/XL family); "
+                         "continuous-sigma (EDM) and x0 models have no training schedule to rescale")
+    prediction = "v_prediction" if isinstance(sampling, comfy.model_sampling.V_PREDICTION) else "epsilon"
+    table = sampling.sigmas.detach().to(torch.float64).cpu()
+    from_table = 1.0 / (1.0 + table**2)
+    declared = _declared_alphas_cumprod(patcher)
+    if declared is not None and len(declared) == len(table):
+        host_zsnr = bool(getattr(sampling, "zsnr", False))
+        candidate = rescale_alphas_cumprod_zero_terminal_snr(declared) if host_zsnr else declared
+        compare = slice(0, -1) if host_zsnr else slice(None)  # the host clamps its last entry
+        if torch.allclose(candidate[compare], from_table[compare], rtol=1e-4, atol=1e-9):
+            return declared, ("clamp_comfy" if host_zsnr else None), prediction
+    return from_table, None, prediction
+
+
+def _patched(patcher, base: torch.Tensor, terminal: str | None, prediction: str):
+    sampling = make_sampling(base, terminal, prediction)
+    clone = patcher.clone()
+    clone.add_object_patch("model_sampling", sampling)
+    install_first_step_wrapper(clone, sampling)
+    return clone
+
+
+class ZeroTerminalSNR(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ZeroTerminalSNR",
+            display_name="Zero Terminal SNR (zsnr)",
+            category="advanced/model",
+            description="Rescale the model's own noise schedule so the last timestep has zero SNR "
+                        "(Lin et al. 2023, Algorithm 1). Use with v-prediction checkpoints.",
+            inputs=[
+                io.Model.Input("model", tooltip="A discrete-schedule model (SD 1.x/2.x/XL family)."),
+                io.Combo.Input("terminal", options=list(TERMINALS), default="exact",
+                               tooltip="exact: alphā_T = 0 and an exact first step from SNR 0 with every "
+                               "sampler; clamp_comfy: alphā_T = 4.9e-8 like ComfyUI's zsnr option; "
+                               "clamp_diffusers: alphā_T = 2^-24 like diffusers' Euler/DPM/UniPC."),
+            ],
+            outputs=[io.Model.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, terminal="exact") -> io.NodeOutput:
+        if terminal not in TERMINALS:
+            raise node_error("ZeroTerminalSNR", "terminal", terminal, " | ".join(TERMINALS))
+        try:
+            base, _, prediction = model_schedule("ZeroTerminalSNR", model)
+        except FlowModel as flow:
+            LOG.info("zsnr: ZeroTerminalSNR: %s is a flow-matching model; it already ends at SNR 0, "
+                     "returned unchanged", flow)
+            return io.NodeOutput(model)
+        if prediction == "epsilon":
+            LOG.warning("zsnr: ZeroTerminalSNR on an epsilon-prediction model: at SNR 0 epsilon carries "
+                        "no information about the image (paper §6), so the first step cannot be right. "
+                        "If the checkpoint is a v-prediction fine-tune, add VPredictionAdapter "
+                        "(prediction = v_prediction).")
+        return io.NodeOutput(_patched(model, base, terminal, prediction))
+
+
+class VPredictionAdapter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="VPredictionAdapter",
+            display_name="V-Prediction Adapter (zsnr)",
+            category="advanced/model",
+            description="Declare the prediction type of a discrete model, keeping any zero-terminal-SNR "
+                        "rescale (unlike ModelSamplingDiscrete). At SNR 0 a v model's x0 is exactly -v.",
+            inputs=[
+                io.Model.Input("model", tooltip="A discrete-schedule model (SD 1.x/2.x/XL family)."),
+                io.Combo.Input("prediction", options=list(PREDICTIONS), default="v_prediction",
+                               tooltip="What the checkpoint predicts: v_prediction (SD 2.x-v, NoobAI-XL "
+                               "v-pred, zsnr fine-tunes) or epsilon."),
+            ],
+            outputs=[io.Model.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, prediction="v_prediction") -> io.NodeOutput:
+        if prediction not in PREDICTIONS:
+            raise node_error("VPredictionAdapter", "prediction", prediction, " | ".join(PREDICTIONS))
+        try:
+            base, terminal, _ = model_schedule("VPredictionAdapter", model)
+        except FlowModel as flow:
+            raise node_error("VPredictionAdapter", "model", f"a {flow} flow-matching model",
+                             "a discrete-schedule model; flow models predict a velocity, not v or epsilon") from None
+        return io.NodeOutput(_patched(model, base, terminal, prediction))
+
+
+NODES = [ZeroTerminalSNR, VPredictionAdapter]

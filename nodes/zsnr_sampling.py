@@ -1,0 +1,144 @@
+"""The host side of exact zero terminal SNR: a ModelSampling that marks SNR 0, and a sampler
+wrapper that takes the first step from it exactly, for every sampler the host runs.
+
+Why this shape (REFERENCE.md §4): the host breaks in a dozen places if a sigma is infinite, so the
+host only ever sees finite sigmas. The top entry of an exact model's sigma table is a finite
+sentinel, the host's own zsnr clamp value (sigma ≈ 4518.76), so its schedulers (karras,
+exponential, simple, …) behave exactly as with its own zsnr option. Inside, the sentinel means
+alphā = 0: the model's x0 there is exactly -v (paper §6), and the SAMPLER_SAMPLE wrapper replaces
+the host's first step from the sentinel by its sigma → ∞ limit (samplers/first_step.py), then
+hands the rest of the schedule to the host's own sampler.
+"""
+from __future__ import annotations
+
+import comfy.model_sampling
+import comfy.patcher_extension
+import comfy.samplers
+import torch
+
+from ..samplers.first_step import ancestral_step_from_snr_zero, ddim_step_from_snr_zero
+from ..samplers.sampler_families import DETERMINISTIC, RENOISE, first_step_kind
+from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
+from ..schedules.conversions import sigma_from_alphas_cumprod
+
+COMFY_CLAMP = 4.8973451890853435e-08  # ComfyUI's zsnr option: alphā_T, sigma_T ≈ 4518.76
+DIFFUSERS_CLAMP = 2.0**-24  # diffusers Euler/DPM/UniPC with rescale_betas_zero_snr: sigma_T = 4096
+TERMINALS = {"exact": 0.0, "clamp_comfy": COMFY_CLAMP, "clamp_diffusers": DIFFUSERS_CLAMP}
+SENTINEL_SIGMA = float(sigma_from_alphas_cumprod(torch.tensor(COMFY_CLAMP, dtype=torch.float64)))
+WRAPPER_KEY = "zsnr_exact_first_step"
+FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
+
+
+class ZSNRSamplingMixin:
+    """Discrete sampling over a float64 alphā table that may end at exactly 0.
+
+    zsnr_base_alphas_cumprod: the schedule the checkpoint declares (before any rescale);
+    zsnr_terminal: None (not rescaled) or a key of TERMINALS; zsnr_prediction: "v_prediction" or
+    "epsilon"; zsnr_terminal_sigma: the sentinel sigma meaning SNR 0, or None.
+    """
+
+    def configure(self, base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction: str):
+        self.zsnr_base_alphas_cumprod = base_alphas_cumprod.to(torch.float64).cpu()
+        self.zsnr_terminal = terminal
+        self.zsnr_prediction = prediction
+        alphas_cumprod = self.zsnr_base_alphas_cumprod
+        if terminal is not None:
+            alphas_cumprod = rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod)
+            if TERMINALS[terminal] > 0:
+                alphas_cumprod = clamp_terminal(alphas_cumprod, TERMINALS[terminal])
+        self.zsnr_alphas_cumprod = alphas_cumprod
+        self.zsnr_terminal_sigma = SENTINEL_SIGMA if terminal == "exact" else None
+        sigmas = sigma_from_alphas_cumprod(alphas_cumprod)
+        if self.zsnr_terminal_sigma is not None:
+            sigmas = sigmas.clone()
+            sigmas[-1] = self.zsnr_terminal_sigma
+        self.num_timesteps = len(sigmas)
+        self.zsnr = terminal is not None
+        self.set_sigmas(sigmas)
+        return self
+
+    def at_snr_zero(self, sigma: torch.Tensor, ndim: int) -> torch.Tensor | None:
+        """Bool mask (broadcastable to a sample of `ndim` dims) of sigmas that mean SNR 0."""
+        if self.zsnr_terminal_sigma is None:
+            return None
+        mask = sigma >= self.zsnr_terminal_sigma * (1 - 1e-6)
+        return comfy.model_sampling.reshape_sigma(mask, ndim)
+
+
+class ZSNRSamplingV(ZSNRSamplingMixin, comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
+    def calculate_denoised(self, sigma, model_output, model_input):
+        """x0 = sqrt(alphā)·x_t - sqrt(1-alphā)·v; at the SNR-0 sentinel exactly -v (paper §6)."""
+        denoised = super().calculate_denoised(sigma, model_output, model_input)
+        at_zero = self.at_snr_zero(sigma, model_output.ndim)
+        if at_zero is None:
+            return denoised
+        return torch.where(at_zero, -model_output, denoised)
+
+
+class ZSNRSamplingEps(ZSNRSamplingMixin, comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+    """Epsilon prediction: at SNR 0 it cannot predict x0 (paper §6); the host's finite formula at
+    the sentinel keeps the output finite, and ZeroTerminalSNR warns the user."""
+
+
+def make_sampling(base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction: str):
+    cls = ZSNRSamplingV if prediction == "v_prediction" else ZSNRSamplingEps
+    return cls().configure(base_alphas_cumprod, terminal, prediction)
+
+
+def _sampler_function_name(sampler) -> str:
+    function = getattr(sampler, "sampler_function", None)
+    while hasattr(function, "func"):  # functools.partial
+        function = function.func
+    return getattr(function, "__name__", type(sampler).__name__)
+
+
+def _fresh_noise(noise: torch.Tensor, seed) -> torch.Tensor:
+    generator = torch.Generator(device="cpu").manual_seed(int(seed or 0) + FRESH_NOISE_SEED_OFFSET)
+    return torch.randn(noise.shape, generator=generator, dtype=torch.float32).to(noise)
+
+
+def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar):
+    """SAMPLER_SAMPLE wrapper: when the schedule starts at the SNR-0 sentinel, take that step in
+    its exact limit and let the host's sampler run the remaining sigmas."""
+    model_sampling = guider.inner_model.model_sampling
+    sentinel = getattr(model_sampling, "zsnr_terminal_sigma", None)
+    if sentinel is None or len(sigmas) < 2 or float(sigmas[0]) < sentinel * (1 - 1e-6):
+        return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
+
+    sampler = executor.class_obj
+    kind, eta, s_noise = first_step_kind(_sampler_function_name(sampler), getattr(sampler, "extra_options", {}))
+    sigma_0, sigma_1 = sigmas[0], sigmas[1]
+    # At SNR 0 the sample is pure noise: the VP input x/sqrt(1+sigma²) equals `noise` and the
+    # latent carries no information (a full denoise from SNR 0 ignores it, as DDIM does).
+    x = noise * sigma_0
+    denoiser = comfy.samplers.KSamplerX0Inpaint(guider, sigmas)
+    denoiser.latent_image, denoiser.noise = latent_image, noise
+    s_in = x.new_ones([x.shape[0]])
+    x0_hat = denoiser(x, sigma_0 * s_in, denoise_mask=denoise_mask,
+                      model_options=extra_args["model_options"], seed=extra_args.get("seed"))
+    total_steps = len(sigmas) - 1
+    if callback is not None:
+        callback(0, x0_hat, x, total_steps)
+    if kind == DETERMINISTIC:
+        x_next = ddim_step_from_snr_zero(x0_hat, noise, sigma_1)
+    else:
+        fresh = _fresh_noise(noise, extra_args.get("seed"))
+        x_next = ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_1, eta=1.0 if kind == RENOISE else eta,
+                                              s_noise=s_noise)
+    if float(sigma_1) == 0 or len(sigmas) == 2:
+        return model_sampling.inverse_noise_scaling(sigmas[-1], x_next)
+
+    def continued(step, denoised, sample, _total):
+        callback(step + 1, denoised, sample, total_steps)
+
+    # The host's sampler scales its noise as sigma_1·noise + latent; hand it the noise that
+    # reproduces x_next exactly (where a denoise mask keeps the latent, that is the original noise).
+    continued_noise = (x_next - latent_image) / sigma_1
+    return executor(guider, sigmas[1:], extra_args, continued if callback else None, continued_noise,
+                    latent_image, denoise_mask, disable_pbar)
+
+
+def install_first_step_wrapper(patcher, model_sampling) -> None:
+    patcher.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY)
+    if getattr(model_sampling, "zsnr_terminal_sigma", None) is not None:
+        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY, exact_first_step)

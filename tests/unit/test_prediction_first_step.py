@@ -1,0 +1,184 @@
+"""x0/eps/v conversions (paper §6) and the exact first step from SNR 0, checked against the
+finite formulas of k-diffusion and diffusers' DDIMScheduler."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+from zsnr_core.samplers import first_step, prediction
+from zsnr_core.schedules import betas, conversions
+
+SHAPE = (2, 3, 8, 8)
+
+
+def gaussian(seed: int, dtype=torch.float64) -> torch.Tensor:
+    return torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def zero_snr_alphas_cumprod() -> torch.Tensor:
+    return betas.alphas_cumprod_from_betas(betas.rescale_zero_terminal_snr(betas.make_betas("scaled_linear")))
+
+
+ALPHAS_CUMPROD = [0.999, 0.5, 0.01, 1e-6]
+
+
+@pytest.mark.parametrize("alphas_cumprod", ALPHAS_CUMPROD)
+def test_parameterisations_round_trip(alphas_cumprod):
+    x0, eps = gaussian(1), gaussian(2)
+    x_t = math.sqrt(alphas_cumprod) * x0 + math.sqrt(1 - alphas_cumprod) * eps  # paper eq. 1
+    v = prediction.v_from_x0_eps(x0, eps, alphas_cumprod)
+    # v = sqrt(ā)·eps - sqrt(1-ā)·x0 written out (paper §6)
+    torch.testing.assert_close(v, math.sqrt(alphas_cumprod) * eps - math.sqrt(1 - alphas_cumprod) * x0)
+    torch.testing.assert_close(prediction.x0_from_v(x_t, v, alphas_cumprod), x0)
+    torch.testing.assert_close(prediction.eps_from_v(x_t, v, alphas_cumprod), eps)
+    torch.testing.assert_close(prediction.x0_from_eps(x_t, eps, alphas_cumprod), x0, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(prediction.eps_from_x0(x_t, x0, alphas_cumprod), eps, rtol=1e-9, atol=1e-9)
+
+
+def test_x0_from_v_at_snr_zero_is_exactly_minus_v():
+    x_t, v = gaussian(3, torch.float32), gaussian(4, torch.float32)
+    x0 = prediction.x0_from_v(x_t, v, 0.0)
+    assert x0.dtype == torch.float32
+    assert torch.equal(x0.view(torch.int32), (-v).view(torch.int32))  # bitwise
+    assert torch.equal(prediction.eps_from_v(x_t, v, 0.0), x_t)
+    assert torch.equal(prediction.eps_from_x0(x_t, gaussian(5, torch.float32), 0.0), x_t)
+
+
+def test_epsilon_route_refuses_snr_zero():
+    with pytest.raises(ValueError, match=r"epsilon prediction cannot give x0 at SNR 0 \(paper §6\)"):
+        prediction.x0_from_eps(gaussian(1), gaussian(2), torch.tensor([0.5, 0.0]).view(2, 1, 1, 1))
+    with pytest.raises(ValueError, match="infinite at SNR 0"):
+        prediction.ve_from_vp(gaussian(1), 0.0)
+
+
+def test_per_sample_alphas_cumprod_broadcast_and_keep_dtype():
+    alphas_cumprod = torch.tensor([0.0, 0.25], dtype=torch.float64).view(2, 1, 1, 1)
+    x_t, v = gaussian(6, torch.float32), gaussian(7, torch.float32)
+    x0 = prediction.x0_from_v(x_t, v, alphas_cumprod)
+    assert x0.dtype == torch.float32
+    assert torch.equal(x0[0], -v[0])
+    torch.testing.assert_close(x0[1], 0.5 * x_t[1] - math.sqrt(0.75) * v[1])
+
+
+def test_alphas_cumprod_outside_unit_interval_is_refused():
+    for bad in (-0.1, 1.5, math.nan):
+        with pytest.raises(ValueError, match="alphas_cumprod"):
+            prediction.x0_from_v(gaussian(1), gaussian(2), bad)
+
+
+def test_ve_vp_round_trip():
+    alphas_cumprod = zero_snr_alphas_cumprod()[[0, 500, 998]].view(3, 1, 1, 1)
+    x_t = torch.randn(3, 3, 4, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    x = prediction.ve_from_vp(x_t, alphas_cumprod)
+    sigma = conversions.sigma_from_alphas_cumprod(alphas_cumprod)
+    torch.testing.assert_close(prediction.vp_input_from_ve(x, sigma), x_t, rtol=1e-12, atol=1e-12)
+
+
+def test_vp_input_from_ve_does_not_overflow():
+    # sqrt(1+σ²) with σ = 1e200 overflows σ² but not hypot: x/σ is the exact answer
+    x = torch.tensor([3e200], dtype=torch.float64)
+    assert prediction.vp_input_from_ve(x, 1e200).item() == pytest.approx(3.0, rel=1e-15)
+
+
+def test_ddim_step_from_snr_zero_is_the_limit_of_the_finite_euler_step():
+    x0_hat, noise = gaussian(10), gaussian(11)
+    sigma_next = 14.6
+    limit = first_step.ddim_step_from_snr_zero(x0_hat, noise, sigma_next)
+    errors = []
+    for sigma_from in (1e6, 1e8):
+        # k-diffusion sample_euler: VE sample x = sqrt(1+σ²)·z of the VP input z = noise, then
+        # x + (σ_next - σ)·(x - x0_hat)/σ
+        x = math.sqrt(1 + sigma_from**2) * noise
+        finite = x + (sigma_next - sigma_from) * (x - x0_hat) / sigma_from
+        errors.append((finite - limit).abs().max().item())
+    # the error of eps_hat is O(|x0_hat|/σ): it must shrink ~100x per 100x in sigma_from
+    assert errors[0] < 1e-3 and errors[1] < errors[0] / 50
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.3, 1.0, 1.7])
+@pytest.mark.parametrize("sigma_to", [0.03, 1.0, 14.6, 158.0])
+def test_ancestral_limits_are_the_limit_of_get_ancestral_step(eta, sigma_to):
+    def get_ancestral_step(sigma_from, to):
+        # k-diffusion sampling.get_ancestral_step, as defined there
+        if not eta:
+            return to, 0.0
+        up = min(to, eta * math.sqrt(to**2 * (sigma_from**2 - to**2) / sigma_from**2))
+        return math.sqrt(to**2 - up**2), up
+
+    down, up = (value.item() for value in first_step.ancestral_limits(sigma_to, eta))
+    errors = []
+    for sigma_from in (1e6, 1e8):
+        finite_down, finite_up = get_ancestral_step(sigma_from, sigma_to)
+        errors.append(max(abs(finite_down - down), abs(finite_up - up)))
+        # sigma_up deviates by O(σ_to³/σ_from²); sigma_down = sqrt(σ_to² - σ_up²) by O(σ_to²/σ_from)
+        assert errors[-1] <= 2 * sigma_to**2 / sigma_from + 1e-12
+    assert errors[1] <= errors[0]
+
+
+def test_ancestral_limits_at_the_ends():
+    assert [v.item() for v in first_step.ancestral_limits(5.0, 1.0)] == [0.0, 5.0]
+    assert [v.item() for v in first_step.ancestral_limits(5.0, 0.0)] == [5.0, 0.0]
+    assert [v.item() for v in first_step.ancestral_limits(0.0, 0.5)] == [0.0, 0.0]
+    for bad_eta in (-0.5, math.inf, math.nan):
+        with pytest.raises(ValueError, match="eta"):
+            first_step.ancestral_limits(5.0, bad_eta)
+    for bad_sigma in (-1.0, math.inf):
+        with pytest.raises(ValueError, match="sigma_next"):
+            first_step.ancestral_limits(bad_sigma, 1.0)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ancestral_step_is_the_limit_of_the_finite_euler_ancestral_step(eta):
+    x0_hat, noise, fresh = gaussian(12), gaussian(13), gaussian(14)
+    sigma_next, s_noise = 14.6, 1.0
+    limit = first_step.ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_next, eta, s_noise)
+    errors = []
+    for sigma_from in (1e6, 1e8):
+        # k-diffusion sample_euler_ancestral without its sigma_down == 0 shortcut (never taken at
+        # finite sigma_from and sigma_next > 0)
+        if eta:
+            up = min(sigma_next, eta * math.sqrt(sigma_next**2 * (sigma_from**2 - sigma_next**2) / sigma_from**2))
+            down = math.sqrt(sigma_next**2 - up**2)
+        else:
+            down, up = sigma_next, 0.0
+        x = math.sqrt(1 + sigma_from**2) * noise
+        finite = x + (x - x0_hat) / sigma_from * (down - sigma_from) + fresh * s_noise * up
+        errors.append((finite - limit).abs().max().item())
+    assert errors[0] < 1e-2 and errors[1] < errors[0] / 50
+
+
+def test_ancestral_with_eta_zero_is_the_ddim_step():
+    x0_hat, noise, fresh = gaussian(15, torch.float32), gaussian(16, torch.float32), gaussian(17, torch.float32)
+    ddim = first_step.ddim_step_from_snr_zero(x0_hat, noise, 3.5)
+    ancestral = first_step.ancestral_step_from_snr_zero(x0_hat, noise, fresh, 3.5, eta=0.0)
+    assert ancestral.dtype == torch.float32
+    assert torch.equal(ancestral, ddim)
+
+
+def test_eta_one_adds_only_fresh_noise_scaled_by_s_noise():
+    x0_hat, noise, fresh = gaussian(18), gaussian(19), gaussian(20)
+    stepped = first_step.ancestral_step_from_snr_zero(x0_hat, noise, fresh, 2.0, eta=1.0, s_noise=0.5)
+    torch.testing.assert_close(stepped, x0_hat + 2.0 * 0.5 * fresh, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_first_step_matches_diffusers_ddim_at_zero_terminal_snr(eta):
+    # diffusers' DDIMScheduler with rescale_betas_zero_snr steps from ā_999 = 0 exactly in VP form;
+    # our VE step divided back by sqrt(1+σ_next²) must give the same sample
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        rescale_betas_zero_snr=True, prediction_type="v_prediction", timestep_spacing="trailing",
+    )
+    scheduler.set_timesteps(10)
+    first, second = scheduler.timesteps[:2].tolist()
+    assert first == 999 and scheduler.alphas_cumprod[first].item() == 0.0
+    noise, v, fresh = gaussian(21, torch.float32), gaussian(22, torch.float32), gaussian(23, torch.float32)
+    theirs = scheduler.step(v, first, noise, eta=eta, variance_noise=fresh).prev_sample
+
+    x0_hat = prediction.x0_from_v(noise, v, 0.0)
+    sigma_next = conversions.sigma_from_alphas_cumprod(scheduler.alphas_cumprod[second].double()).item()
+    ours_ve = first_step.ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_next, eta=eta)
+    ours = prediction.vp_input_from_ve(ours_ve, sigma_next)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)

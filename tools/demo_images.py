@@ -1,0 +1,69 @@
+"""Image helpers for the demo: decode /view PNGs, labelled grids, brightness statistics."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes → float64 array [H, W, 3] in 0..1."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64) / 255.0
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _font(size: int = 14):
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, scale: int = 1,
+                  title: str | None = None) -> Image.Image:
+    """One labelled row per configuration, the first `columns` images of each, same seeds per column."""
+    font = _font(14)
+    label_height, gap = 22, 4
+    cell_h, cell_w = rows[0][1][0].shape[0] * scale, rows[0][1][0].shape[1] * scale
+    width = columns * (cell_w + gap) + gap
+    title_height = 28 if title else 0
+    height = title_height + len(rows) * (label_height + cell_h + gap) + gap
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((gap, 6), title, fill=(0, 0, 0), font=_font(16))
+    y = title_height
+    for label, images in rows:
+        draw.text((gap, y + 3), label, fill=(20, 20, 20), font=font)
+        y += label_height
+        for column, image in enumerate(images[:columns]):
+            tile = Image.fromarray(to_uint8(image)).resize((cell_w, cell_h), Image.NEAREST)
+            canvas.paste(tile, (gap + column * (cell_w + gap), y))
+        y += cell_h + gap
+    return canvas
+
+
+def per_image_brightness(images: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Mean over pixels and channels of each image, in the latent scale [-1, 1] (2·pixel - 1)."""
+    return np.array([2.0 * float(np.mean(image)) - 1.0 for image in images])
+
+
+def spread_ratio(generated: np.ndarray, data: np.ndarray) -> float:
+    """r = std of generated per-image brightness / the data's (1 is right; < 1 grey, > 1 burnt)."""
+    return float(np.std(generated) / np.std(data))
+
+
+def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
+    """1-D Wasserstein distance between two empirical distributions (exact, via quantile functions)."""
+    a, b = np.sort(np.asarray(a, dtype=np.float64)), np.sort(np.asarray(b, dtype=np.float64))
+    grid = np.union1d(np.arange(1, len(a) + 1) / len(a), np.arange(1, len(b) + 1) / len(b))
+    widths = np.diff(np.concatenate([[0.0], grid]))
+    qa = a[np.minimum(np.ceil(grid * len(a) - 1e-9).astype(int) - 1, len(a) - 1)]
+    qb = b[np.minimum(np.ceil(grid * len(b) - 1e-9).astype(int) - 1, len(b) - 1)]
+    return float(np.sum(widths * np.abs(qa - qb)))
