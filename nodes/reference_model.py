@@ -126,7 +126,8 @@ class ReferenceDenoiserNet(torch.nn.Module):
         chosen = rows.argmax(dim=1).expand(batch)
         return self.subset_masks[chosen]
 
-    def forward(self, x, timesteps, context=None, control=None, transformer_options={}, **kwargs):
+    def forward(self, x, timesteps, context=None, control=None, transformer_options=None, **kwargs):
+        transformer_options = {} if transformer_options is None else transformer_options
         return comfy.patcher_extension.WrapperExecutor.new_class_executor(
             self._forward,
             self,
@@ -134,7 +135,7 @@ class ReferenceDenoiserNet(torch.nn.Module):
                 comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, transformer_options),
         ).execute(x, timesteps, context, control, transformer_options, **kwargs)
 
-    def _forward(self, x, timesteps, context=None, control=None, transformer_options={}, **kwargs):
+    def _forward(self, x, timesteps, context=None, control=None, transformer_options=None, **kwargs):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"{MODEL_NODE_ID}: expects pixel-space latents [batch, 3, height, width] "
                              f"(EmptyChromaRadianceLatentImage, or VAEEncode with the pixel_space VAE), "
@@ -153,13 +154,12 @@ def build_reference_model(dataset: str | None, trained_schedule: str, prediction
                           memorised_images: torch.Tensor | None = None) -> comfy.model_patcher.ModelPatcher:
     """A ModelPatcher around a BaseModel whose diffusion_model is a ReferenceDenoiserNet."""
     config = ReferenceModelConfig({
-        "dataset": dataset if memorised_images is None else "images",
+        "dataset": dataset if memorised_images is None else None,  # None: the user's images
         "trained_schedule": trained_schedule,
         "prediction": prediction,
     })
     config.sampling_settings = dict(HOST_SAMPLING_SETTINGS[schedule_family(trained_schedule)])
-    network = functools.partial(ReferenceDenoiserNet, dataset=dataset if memorised_images is None else None,
-                                memorised_images=memorised_images)
+    network = functools.partial(ReferenceDenoiserNet, memorised_images=memorised_images)
     offload_device = comfy.model_management.unet_offload_device()
     model = comfy.model_base.BaseModel(config, model_type=MODEL_TYPES[prediction], device=offload_device,
                                        unet_model=network)

@@ -8,7 +8,7 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..schedules.spacing import SPACINGS, spacing_sigmas
-from .errors import node_error
+from .errors import check_choice, node_error
 
 LOG = logging.getLogger("zsnr")
 # sgm_uniform is the host's own name; ours agrees with it, so only the others are registered.
@@ -57,6 +57,10 @@ class TimestepSpacingScheduler(io.ComfyNode):
             ],
             outputs=[io.Sigmas.Output()],
         )
+
+    @classmethod
+    def validate_inputs(cls, spacing=None):
+        return check_choice("TimestepSpacingScheduler", "spacing", spacing, SPACINGS)
 
     @classmethod
     def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:

@@ -9,7 +9,7 @@ from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
 from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
-from .errors import node_error
+from .errors import check_choice, node_error
 from .zsnr_sampling import TERMINALS, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
@@ -93,6 +93,10 @@ class ZeroTerminalSNR(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, terminal=None):
+        return check_choice("ZeroTerminalSNR", "terminal", terminal, TERMINALS)
+
+    @classmethod
     def execute(cls, model, terminal="exact") -> io.NodeOutput:
         if terminal not in TERMINALS:
             raise node_error("ZeroTerminalSNR", "terminal", terminal, " | ".join(TERMINALS))
@@ -127,6 +131,10 @@ class VPredictionAdapter(io.ComfyNode):
             ],
             outputs=[io.Model.Output()],
         )
+
+    @classmethod
+    def validate_inputs(cls, prediction=None):
+        return check_choice("VPredictionAdapter", "prediction", prediction, PREDICTIONS)
 
     @classmethod
     def execute(cls, model, prediction="v_prediction") -> io.NodeOutput:

@@ -7,6 +7,7 @@ derived in its docstring; the model's x0_hat at SNR 0 comes from v prediction (x
 `noise` is the sample at SNR 0 in VP form, x_T = sqrt(1-alphā_T)·eps = eps: the initial Gaussian
 noise. `fresh_noise` is the independent noise an ancestral step injects.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ import torch
 
 def _sigma_like(sigma_next, like: torch.Tensor) -> torch.Tensor:
     """sigma_next as a tensor of the sample's dtype, after checking 0 <= sigma_next < inf."""
-    sigma = torch.as_tensor(sigma_next).to(device=like.device, dtype=torch.float64)
+    sigma = torch.as_tensor(sigma_next, dtype=torch.float64, device=like.device)
     if not (torch.isfinite(sigma) & (sigma >= 0)).all():
         raise ValueError(f"input 'sigma_next' must be finite and >= 0; got {sigma}")
     return sigma.to(like.dtype)
@@ -52,7 +53,7 @@ def ancestral_limits(sigma_next, eta: float = 1.0) -> tuple[torch.Tensor, torch.
     eta = float(eta)
     if not (math.isfinite(eta) and eta >= 0):
         raise ValueError(f"input 'eta' = {eta} is not allowed; expected a finite value >= 0")
-    sigma = torch.as_tensor(sigma_next).to(torch.float64)
+    sigma = torch.as_tensor(sigma_next, dtype=torch.float64)
     if not (torch.isfinite(sigma) & (sigma >= 0)).all():
         raise ValueError(f"input 'sigma_next' must be finite and >= 0; got {sigma}")
     share_up = min(1.0, eta)

@@ -12,6 +12,7 @@ alphas_cumprod may be a number or any tensor broadcastable against the sample (e
 (B, 1, 1, 1)). Coefficients are computed in float64 and cast to the sample's dtype, so float32
 latents stay float32.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,7 @@ def _coefficients(alphas_cumprod, *samples: torch.Tensor) -> tuple[torch.Tensor,
     """(sqrt(alphā), sqrt(1-alphā)) in the samples' dtype, after checking 0 <= alphā <= 1."""
     like = samples[0]
     dtype = torch.result_type(*samples) if len(samples) > 1 else like.dtype
-    alphas_cumprod = torch.as_tensor(alphas_cumprod).to(device=like.device, dtype=torch.float64)
+    alphas_cumprod = torch.as_tensor(alphas_cumprod, dtype=torch.float64, device=like.device)
     if not ((alphas_cumprod >= 0) & (alphas_cumprod <= 1)).all():
         raise ValueError(f"input 'alphas_cumprod' must lie in [0, 1] (and not be NaN); got {alphas_cumprod}")
     return alphas_cumprod.sqrt().to(dtype), (1 - alphas_cumprod).sqrt().to(dtype)
@@ -74,7 +75,9 @@ def ve_from_vp(x_t: torch.Tensor, alphas_cumprod) -> torch.Tensor:
     """
     (root_alpha, _) = _coefficients(alphas_cumprod, x_t)
     if (root_alpha == 0).any():
-        raise ValueError("the VE sample x_t/sqrt(alphas_cumprod) is infinite at SNR 0; keep the VP form there")
+        raise ValueError(
+            "the VE sample x_t/sqrt(alphas_cumprod) is infinite at SNR 0; keep the VP form there"
+        )
     return x_t / root_alpha
 
 
@@ -84,7 +87,7 @@ def vp_input_from_ve(x: torch.Tensor, sigma) -> torch.Tensor:
     hypot(1, sigma) = sqrt(1+sigma²) without overflowing sigma² for huge sigma. At sigma = inf the
     VE sample itself is infinite: start an SNR-0 sampler from the VP noise instead of calling this.
     """
-    sigma = torch.as_tensor(sigma).to(device=x.device, dtype=torch.float64)
+    sigma = torch.as_tensor(sigma, dtype=torch.float64, device=x.device)
     if (sigma < 0).any() or sigma.isnan().any():
         raise ValueError(f"input 'sigma' must be >= 0; got {sigma}")
     return x / torch.hypot(torch.ones_like(sigma), sigma).to(x.dtype)

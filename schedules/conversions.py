@@ -5,13 +5,14 @@ VP form (paper eq. 1, DDPM): x_t = sqrt(alphā_t)·x0 + sqrt(1-alphā_t)·eps.
 VE form (k-diffusion, ComfyUI): x = x0 + sigma·eps with sigma = sqrt((1-alphā)/alphā), so
 x = x_t / sqrt(alphā_t) and SNR = alphā/(1-alphā) = 1/sigma². All results are float64.
 """
+
 from __future__ import annotations
 
 import torch
 
 
 def _float64(value) -> torch.Tensor:
-    return torch.as_tensor(value).to(torch.float64)
+    return torch.as_tensor(value, dtype=torch.float64)
 
 
 def sigma_from_alphas_cumprod(alphas_cumprod) -> torch.Tensor:
@@ -68,7 +69,7 @@ def timestep_from_sigma(sigma, sigma_table: torch.Tensor) -> torch.Tensor:
     table = _float64(sigma_table)
     if table.ndim != 1 or table.numel() < 2:
         raise ValueError(f"input 'sigma_table' has shape {tuple(table.shape)}; expected a 1-D table of >= 2")
-    sigma = _float64(sigma)
+    sigma = _float64(sigma).to(table.device)
     last = table.numel() - 1
     log_table = table.log()
     log_sigma = sigma.clamp(min=0).log()

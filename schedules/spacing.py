@@ -4,6 +4,7 @@ Timesteps are 0-indexed (the paper's t minus 1) and descending, as diffusers' DD
 ComfyUI's samplers use them. The integer spacings reproduce DDIMScheduler.set_timesteps bit for
 bit, including numpy's round-half-even, so a sampler here starts where diffusers starts.
 """
+
 from __future__ import annotations
 
 import operator
@@ -24,6 +25,11 @@ def _count(name: str, value, minimum: int) -> int:
     if number < minimum:
         raise ValueError(f"input '{name}' = {number} is not allowed; expected an integer >= {minimum}")
     return number
+
+
+def _check_spacing(spacing: str) -> None:
+    if spacing not in SPACINGS:
+        raise ValueError(f"input 'spacing' = {spacing!r} is not allowed; valid: {', '.join(SPACINGS)}")
 
 
 def trailing_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
@@ -85,8 +91,7 @@ def select_timesteps(
 
     steps_offset only affects leading, as in diffusers (where the other spacings ignore it).
     """
-    if spacing not in SPACINGS:
-        raise ValueError(f"input 'spacing' = {spacing!r} is not allowed; valid: {', '.join(SPACINGS)}")
+    _check_spacing(spacing)
     total = _count("num_train_timesteps", num_train_timesteps, 1)
     steps = _count("steps", steps, 1)
     steps_offset = _count("steps_offset", steps_offset, 0)
@@ -111,10 +116,12 @@ def sigmas_at_timesteps(timesteps: torch.Tensor, sigma_table: torch.Tensor) -> t
     ModelSamplingDiscrete.sigma(). An infinite top entry (alphā_T = 0) gives inf at T-1 and for
     every t above T-2, the limit of that interpolation; it never gives NaN.
     """
-    table = torch.as_tensor(sigma_table).to(torch.float64)
-    t = torch.as_tensor(timesteps).to(torch.float64)
+    table = torch.as_tensor(sigma_table, dtype=torch.float64)
+    t = torch.as_tensor(timesteps, dtype=torch.float64, device=table.device)
     if table.ndim != 1 or table.numel() == 0:
-        raise ValueError(f"input 'sigma_table' has shape {tuple(table.shape)}; expected a non-empty 1-D table")
+        raise ValueError(
+            f"input 'sigma_table' has shape {tuple(table.shape)}; expected a non-empty 1-D table"
+        )
     if t.numel() and (t.isnan().any() or t.min() < 0 or t.max() > table.numel() - 1):
         raise ValueError(
             f"input 'timesteps' must lie in [0, {table.numel() - 1}]; got values from {t.min().item()} "
@@ -130,7 +137,9 @@ def sigmas_at_timesteps(timesteps: torch.Tensor, sigma_table: torch.Tensor) -> t
 
 def _check_sigma_table(table: torch.Tensor) -> None:
     if table.ndim != 1 or table.numel() == 0:
-        raise ValueError(f"input 'sigma_table' has shape {tuple(table.shape)}; expected a non-empty 1-D table")
+        raise ValueError(
+            f"input 'sigma_table' has shape {tuple(table.shape)}; expected a non-empty 1-D table"
+        )
     if not torch.isfinite(table).all():
         raise ValueError(
             "input 'sigma_table' has a non-finite entry; a sampler's sigmas must be finite, so represent "
@@ -153,20 +162,23 @@ def spacing_sigmas(
     BasicScheduler: <= 0 gives an empty tensor; below 1 the schedule is computed for
     int(steps/denoise) steps and its last steps+1 values are kept.
     """
-    table = torch.as_tensor(sigma_table).to(torch.float64)
+    _check_spacing(spacing)
+    table = torch.as_tensor(sigma_table, dtype=torch.float64)
     _check_sigma_table(table)
     steps = _count("steps", steps, 1)
     denoise = float(denoise)
     if not denoise <= 1.0:  # also refuses NaN
         raise ValueError(f"input 'denoise' = {denoise} is not allowed; expected a value in [0, 1]")
     if denoise <= 0.0:
-        return torch.zeros(0, dtype=torch.float32)
+        return torch.zeros(0, dtype=torch.float32, device=table.device)
     total_steps = steps if denoise == 1.0 else int(steps / denoise)
-    if total_steps > table.numel():
+    if denoise < 1.0 and total_steps > table.numel():
         raise ValueError(
             f"input 'denoise' = {denoise} is not allowed with {steps} steps: the full schedule would need "
             f"{total_steps} steps, more than the {table.numel()} training timesteps"
         )
     timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset)
-    sigmas = torch.cat([sigmas_at_timesteps(timesteps, table), torch.zeros(1, dtype=torch.float64)])
-    return sigmas[-(steps + 1):].to(torch.float32)
+    sigmas = torch.cat(
+        [sigmas_at_timesteps(timesteps, table), torch.zeros(1, dtype=torch.float64, device=table.device)]
+    )
+    return sigmas[-(steps + 1) :].to(torch.float32)

@@ -19,6 +19,8 @@ DOCUMENTED_INPUTS = {
     "TimestepSpacingScheduler": ["model", "spacing", "steps", "denoise", "steps_offset"],
     "ZSNRReferenceModel": ["dataset", "trained_schedule", "prediction", "images"],
     "ZSNRReferenceCondition": ["subset"],
+    "ZeroTerminalSNR": ["model", "terminal"],
+    "VPredictionAdapter": ["model", "prediction"],
 }
 
 
@@ -34,7 +36,7 @@ def test_object_info_lists_node_with_documented_inputs(object_info, node_id):
     schema = object_info[node_id]["input"]
     names = set(schema.get("required", {})) | set(schema.get("optional", {}))
     assert names == set(DOCUMENTED_INPUTS[node_id])
-    assert object_info[node_id]["display_name"].endswith("(zsnr)")
+    assert "zsnr)" in object_info[node_id]["display_name"]
 
 
 def test_spacings_appear_in_stock_ksampler(object_info):
@@ -86,3 +88,5 @@ def test_invalid_spacing_is_rejected_by_validation(client):
     status, body = client.post_json("/prompt", {"prompt": graph, "client_id": client.client_id})
     assert status == 400
     assert "3" in body.get("node_errors", {}), body
+    message = str(body["node_errors"]["3"])
+    assert "TimestepSpacingScheduler" in message and "spacing" in message and "trailing" in message

@@ -1,4 +1,5 @@
 """Paper Table 1 schedules and Algorithm 1, checked against the paper and diffusers."""
+
 from __future__ import annotations
 
 import pytest
@@ -68,8 +69,11 @@ def test_rescale_matches_diffusers_in_float64(name):
 
 def test_zero_snr_sd_schedule_matches_diffusers_ddim_scheduler():
     scheduler = DDIMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", rescale_betas_zero_snr=True,
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        rescale_betas_zero_snr=True,
     )
     ours = betas.alphas_cumprod_from_betas(betas.rescale_zero_terminal_snr(betas.make_betas("scaled_linear")))
     theirs = scheduler.alphas_cumprod.to(torch.float64)
@@ -78,10 +82,15 @@ def test_zero_snr_sd_schedule_matches_diffusers_ddim_scheduler():
 
 
 def test_sd_schedule_matches_diffusers_scaled_linear_without_rescale():
-    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                              beta_schedule="scaled_linear")
-    torch.testing.assert_close(alphas_cumprod("scaled_linear"), scheduler.alphas_cumprod.to(torch.float64),
-                               rtol=FLOAT32_CUMPROD_RTOL, atol=0)
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    )
+    torch.testing.assert_close(
+        alphas_cumprod("scaled_linear"),
+        scheduler.alphas_cumprod.to(torch.float64),
+        rtol=FLOAT32_CUMPROD_RTOL,
+        atol=0,
+    )
 
 
 def test_clamp_terminal_replaces_only_the_last_entry():

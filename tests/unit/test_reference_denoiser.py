@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-
 from zsnr_core.reference import datasets, denoiser
 
 

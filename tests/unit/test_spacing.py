@@ -1,4 +1,5 @@
 """Timestep spacing (paper Table 2) against the paper, diffusers and ComfyUI's own schedulers."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,9 +33,9 @@ def ascending(values: torch.Tensor) -> list[int]:
 
 def test_paper_table_2():
     # paper Table 2 (REFERENCE.md §1), T = 1000, S = 10, 1-indexed; code is 0-indexed, so minus 1
-    leading = [t - 1 for t in range(1, 1000, 100)]                        # 1 101 201 … 901
+    leading = [t - 1 for t in range(1, 1000, 100)]  # 1 101 201 … 901
     linspace = [t - 1 for t in (1, 112, 223, 334, 445, 556, 667, 778, 889, 1000)]
-    trailing = [t - 1 for t in range(100, 1001, 100)]                     # 100 200 … 1000
+    trailing = [t - 1 for t in range(100, 1001, 100)]  # 100 200 … 1000
     assert ascending(spacing.select_timesteps("leading", 10, 1000)) == leading
     assert ascending(spacing.select_timesteps("linspace", 10, 1000)) == linspace
     assert ascending(spacing.select_timesteps("trailing", 10, 1000)) == trailing
@@ -58,8 +59,9 @@ def test_trailing_and_linspace_match_diffusers_ddim(num_train_timesteps):
 @pytest.mark.parametrize("num_train_timesteps", [1000, 1100])
 @pytest.mark.parametrize("steps_offset", [0, 1])
 def test_leading_matches_diffusers_ddim(num_train_timesteps, steps_offset):
-    scheduler = DDIMScheduler(num_train_timesteps=num_train_timesteps, timestep_spacing="leading",
-                              steps_offset=steps_offset)
+    scheduler = DDIMScheduler(
+        num_train_timesteps=num_train_timesteps, timestep_spacing="leading", steps_offset=steps_offset
+    )
     for steps in STEP_COUNTS:
         scheduler.set_timesteps(steps)
         theirs = scheduler.timesteps.tolist()
@@ -68,7 +70,10 @@ def test_leading_matches_diffusers_ddim(num_train_timesteps, steps_offset):
             with pytest.raises(ValueError, match="steps_offset"):
                 spacing.select_timesteps("leading", steps, num_train_timesteps, steps_offset)
             continue
-        assert spacing.select_timesteps("leading", steps, num_train_timesteps, steps_offset).long().tolist() == theirs
+        assert (
+            spacing.select_timesteps("leading", steps, num_train_timesteps, steps_offset).long().tolist()
+            == theirs
+        )
 
 
 def test_trailing_rounds_exact_fractions():
@@ -94,8 +99,9 @@ def test_sgm_uniform_is_uniform_in_t_from_the_last_timestep():
     total = 1000
     for steps in (1, 2, 3, 7, 10, 33, 999, 1000):
         expected = torch.tensor([(total - 1) * (1 - k / steps) for k in range(steps)], dtype=torch.float64)
-        torch.testing.assert_close(spacing.select_timesteps("sgm_uniform", steps, total), expected,
-                                   rtol=1e-14, atol=1e-12)
+        torch.testing.assert_close(
+            spacing.select_timesteps("sgm_uniform", steps, total), expected, rtol=1e-14, atol=1e-12
+        )
 
 
 def test_simple_differs_from_trailing_by_truncation_only():
@@ -105,7 +111,7 @@ def test_simple_differs_from_trailing_by_truncation_only():
     for steps in STEP_COUNTS:
         simple = [total - 1 - int(x * (total / steps)) for x in range(steps)]
         trailing = spacing.select_timesteps("trailing", steps, total).long().tolist()
-        for x, (by_simple, by_trailing) in enumerate(zip(simple, trailing)):
+        for x, (by_simple, by_trailing) in enumerate(zip(simple, trailing, strict=True)):
             remainder = (x * total) % steps
             assert by_simple - by_trailing in (0, 1), (steps, x)
             if 0 < 2 * remainder < steps:  # fraction below 1/2: truncating and rounding agree
@@ -148,7 +154,9 @@ def test_fractional_timesteps_interpolate_log_sigma(sd_table):
 
 
 def test_infinite_top_sigma_gives_inf_not_nan():
-    table = conversions.sigma_from_alphas_cumprod(betas.rescale_alphas_cumprod_zero_terminal_snr(sd_alphas_cumprod()))
+    table = conversions.sigma_from_alphas_cumprod(
+        betas.rescale_alphas_cumprod_zero_terminal_snr(sd_alphas_cumprod())
+    )
     assert torch.isinf(table[-1])
     looked_up = spacing.sigmas_at_timesteps(torch.tensor([998.0, 998.5, 999.0]), table)
     assert looked_up[0] == table[-2] and torch.isinf(looked_up[1:]).all()
@@ -162,7 +170,9 @@ def test_denoise_keeps_the_tail_of_the_longer_schedule(name, sd_table):
     # last steps+1 sigmas
     for steps, denoise in ((8, 0.5), (3, 0.3), (10, 0.75), (1, 0.01)):
         full = spacing.spacing_sigmas(name, int(steps / denoise), sd_table)
-        assert torch.equal(spacing.spacing_sigmas(name, steps, sd_table, denoise=denoise), full[-(steps + 1):])
+        assert torch.equal(
+            spacing.spacing_sigmas(name, steps, sd_table, denoise=denoise), full[-(steps + 1) :]
+        )
     assert spacing.spacing_sigmas(name, 8, sd_table, denoise=0.0).numel() == 0
     assert spacing.spacing_sigmas(name, 8, sd_table, denoise=-1.0).numel() == 0
 
@@ -186,5 +196,9 @@ def test_bad_names_and_step_counts_are_refused(sd_table):
         spacing.select_timesteps("leading", 1000, 1000, steps_offset=1)
     with pytest.raises(ValueError, match="'steps'"):
         spacing.spacing_sigmas("linspace", 0, sd_table)
+    with pytest.raises(ValueError, match="'steps' = 1001"):
+        spacing.spacing_sigmas("linspace", 1001, sd_table)
+    with pytest.raises(ValueError, match="'spacing'"):
+        spacing.spacing_sigmas("karras", 10, sd_table, denoise=0.0)
     with pytest.raises(ValueError, match="increasing"):
         spacing.spacing_sigmas("trailing", 10, sd_table.flip(0))

@@ -1,0 +1,183 @@
+"""ZSNRRescaleCFG: paper Algorithm 2 as a post-CFG function, for every model family, chainable.
+
+Why post-CFG and a correction: the host's cfg-function slot holds one function (its RescaleCFG
+replaces, or is replaced by, any other guidance node). Post-CFG functions form a list run in
+graph order, each receiving the `denoised` the previous one returned. We add to that incoming
+`denoised` the change our rescale makes to plain CFG, computed from the raw cond/uncond
+predictions, so an earlier guidance (cfg slot or post-CFG) keeps its effect and ours is added.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import comfy.model_sampling
+import torch
+from comfy_api.latest import io
+
+from ..samplers.guidance import SPACES, flow_pair, rescaled_cfg_x0_change, unguided_x0_change, vp_pair
+from .errors import check_choice, node_error
+
+LOG = logging.getLogger("zsnr")
+NODE_ID = "ZSNRRescaleCFG"
+SPACE_CHOICES = ("auto",) + SPACES
+TERMINAL_STEPS = ("guided", "unguided")
+SIGMA_UNBOUNDED = 1e9  # the host's percent_to_sigma(0) is 999999999.9: "from the very first step"
+
+
+def model_family(model_sampling) -> tuple[str, str]:
+    """(auto space, path) of a host ModelSampling; see web/docs/ZSNRRescaleCFG.md for the choice.
+
+    flow (CONST, COSMOS_RFLOW): the flow velocity, what the model predicts (upstream ComfyUI's
+    later flow branch rescales x0 instead; pick space = x0 to match it). EDM and x0 models: x0.
+    eps and v models: v, as the paper and the host's RescaleCFG. Unknown: x0, the one space that
+    needs no knowledge of the parameterisation.
+    """
+    ms = comfy.model_sampling
+    if isinstance(model_sampling, (ms.CONST, ms.COSMOS_RFLOW)):
+        return "v", "flow"
+    if isinstance(model_sampling, (ms.EDM, ms.X0)):
+        return "x0", "vp"
+    if isinstance(model_sampling, ms.EPS):
+        return "v", "vp"
+    return "x0", "unknown"
+
+
+def model_pair(model_sampling, path: str, sigma: torch.Tensor, x: torch.Tensor):
+    """(x_t, signal, noise, x0 unit) for the host's sample x at sigma: the model's own input form.
+
+    VP: x_t = x/sqrt(sigma² + sigma_data²), x0 measured in sigma_data; the SNR-0 sentinel of a
+    zero-terminal-SNR ModelSampling (zsnr_terminal_sigma) makes signal exactly 0 there.
+    CONST: x is already x_t. COSMOS_RFLOW: x = x0 + sigma·eps, x_t = x/(1+sigma), s = sigma/(1+sigma).
+    """
+    if path == "flow":
+        if isinstance(model_sampling, comfy.model_sampling.COSMOS_RFLOW):
+            sigma64 = sigma.detach().to(device="cpu", dtype=torch.float64)
+            signal, noise = flow_pair(sigma64 / (1 + sigma64))
+            return x * signal.to(x).view((-1,) + (1,) * (x.ndim - 1)), signal, noise, 1.0
+        signal, noise = flow_pair(sigma.clamp(max=1.0))
+        return x, signal, noise, 1.0
+    sigma_data = float(getattr(model_sampling, "sigma_data", 1.0))
+    signal, noise = vp_pair(sigma, sigma_data, getattr(model_sampling, "zsnr_terminal_sigma", None))
+    norm = torch.hypot(sigma.detach().to(device="cpu", dtype=torch.float64), torch.tensor(sigma_data, dtype=torch.float64))
+    scale = torch.where(torch.isfinite(norm), 1 / norm, torch.zeros_like(norm))
+    return x * scale.to(x).view((-1,) + (1,) * (x.ndim - 1)), signal, noise, sigma_data
+
+
+def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Per-sample bool: the SNR-0 step, exactly (signal = 0) or the clamped terminal step of a
+    zero-terminal-SNR discrete schedule (the host's zsnr option ends at alphā = 4.9e-8, not 0)."""
+    terminal = signal == 0
+    if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
+        sigma_max = float(model_sampling.sigmas[-1])
+        terminal |= sigma.detach().to(device="cpu", dtype=torch.float64) >= sigma_max * (1 - 1e-6)
+    return terminal
+
+
+def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, sigma_start: float, sigma_end: float):
+    """The host post-CFG function: args → denoised (see comfy.samplers.cfg_function)."""
+
+    def rescale_cfg_post(args):
+        denoised = args["denoised"]
+        cond_scale = args["cond_scale"]
+        uncond_denoised = args.get("uncond_denoised")
+        if args.get("uncond") is None or uncond_denoised is None or math.isclose(cond_scale, 1.0):
+            return denoised  # the cfg1 optimisation skipped the unconditional pass: nothing to rescale
+        if multiplier == 0 and terminal_step == "guided":
+            return denoised  # φ = 0 is plain CFG: leave the incoming result bit for bit
+        sigma = args["sigma"].reshape(-1)
+        sigma_cpu = sigma.detach().to(device="cpu", dtype=torch.float64)
+        in_window = (sigma_cpu <= sigma_start) & (sigma_cpu >= sigma_end)
+        if not bool(in_window.any()):
+            return denoised
+        cond_denoised, x = args["cond_denoised"], args["input"]
+        model_sampling = args["model"].model_sampling
+        auto_space, path = model_family(model_sampling)
+        chosen = auto_space if space == "auto" else space
+        if path == "unknown":
+            if chosen != "x0":
+                LOG.warning("zsnr: %s: unknown model sampling %s; rescaling in x0 instead of %s",
+                            NODE_ID, type(model_sampling).__name__, chosen)
+            chosen, path = "x0", "vp"
+        x_t, signal, noise, unit = model_pair(model_sampling, path, sigma, x)
+        x0_cond, x0_uncond = cond_denoised / unit, uncond_denoised / unit
+        change = unit * rescaled_cfg_x0_change(x0_cond, x0_uncond, cond_scale, multiplier, chosen, path,
+                                               x_t, signal, noise)
+        if terminal_step == "unguided":
+            terminal = at_terminal_step(model_sampling, path, signal, sigma)
+            if bool(terminal.any()):
+                mask = terminal.to(change.device).view((-1,) + (1,) * (change.ndim - 1))
+                change = torch.where(mask, unguided_x0_change(cond_denoised, uncond_denoised, cond_scale), change)
+        active = in_window.to(change.device).view((-1,) + (1,) * (change.ndim - 1))
+        return denoised + torch.where(active, change, torch.zeros_like(change)).to(denoised.dtype)
+
+    return rescale_cfg_post
+
+
+def _check_inputs(multiplier, space, terminal_step, sigma_start, sigma_end) -> None:
+    if not isinstance(multiplier, (int, float)) or not (0.0 <= multiplier <= 1.0):
+        raise node_error(NODE_ID, "multiplier", multiplier, "a number in 0..1 (the paper's φ; 0.7 is its default)")
+    if space not in SPACE_CHOICES:
+        raise node_error(NODE_ID, "space", space, " | ".join(SPACE_CHOICES))
+    if terminal_step not in TERMINAL_STEPS:
+        raise node_error(NODE_ID, "terminal_step", terminal_step, " | ".join(TERMINAL_STEPS))
+    for name, value in (("sigma_start", sigma_start), ("sigma_end", sigma_end)):
+        if not isinstance(value, (int, float)) or not (value >= 0) or math.isinf(value):
+            raise node_error(NODE_ID, name, value, "a finite sigma >= 0")
+    if sigma_start < sigma_end:
+        raise node_error(NODE_ID, "sigma_start", sigma_start,
+                         f"sigma_start >= sigma_end ({sigma_end}): the window is sigma_end <= sigma <= sigma_start")
+
+
+class ZSNRRescaleCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id=NODE_ID,
+            display_name="Rescale CFG (zsnr)",
+            category="zsnr/guidance",
+            description=(
+                "Rescale classifier-free guidance (Lin et al. 2023, §3.4, Algorithm 2): scale the guided "
+                "prediction back to the spread of the conditional one, against the over-exposure CFG causes "
+                "with zero terminal SNR. Chains with other guidance nodes; works for eps, v, EDM and flow models."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="Any diffusion or flow model; the returned model rescales its CFG."),
+                io.Float.Input("multiplier", default=0.7, min=0.0, max=1.0, step=0.01,
+                               tooltip="φ: 0 = plain CFG, 1 = fully rescaled. The paper uses 0.7."),
+                io.Combo.Input("space", options=list(SPACE_CHOICES), default="auto",
+                               tooltip="Prediction in which the std is matched. auto: v for eps/v models (paper, "
+                                       "host RescaleCFG), flow velocity for flow models, x0 for EDM/x0 models."),
+                io.Combo.Input("terminal_step", options=list(TERMINAL_STEPS), default="guided",
+                               tooltip="unguided: at the SNR-0 step use the conditional prediction alone (there "
+                                       "the model only predicts the data mean, paper §5.2; A1111 PR #15607)."),
+                io.Float.Input("sigma_start", default=SIGMA_UNBOUNDED, min=0.0, max=SIGMA_UNBOUNDED, step=0.01,
+                               optional=True,
+                               tooltip="Apply only at sigma <= sigma_start (default: from the first step)."),
+                io.Float.Input("sigma_end", default=0.0, min=0.0, max=SIGMA_UNBOUNDED, step=0.01, optional=True,
+                               tooltip="Apply only at sigma >= sigma_end (default: to the last step)."),
+            ],
+            outputs=[io.Model.Output(tooltip="A clone of the model with the rescale added after CFG.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, space=None, terminal_step=None):
+        checked = check_choice(NODE_ID, "space", space, SPACE_CHOICES)
+        return checked if checked is not True else check_choice(NODE_ID, "terminal_step", terminal_step,
+                                                                TERMINAL_STEPS)
+
+    @classmethod
+    def execute(cls, model, multiplier=0.7, space="auto", terminal_step="guided", sigma_start=None,
+                sigma_end=None) -> io.NodeOutput:
+        sigma_start = SIGMA_UNBOUNDED if sigma_start is None else sigma_start
+        sigma_end = 0.0 if sigma_end is None else sigma_end
+        _check_inputs(multiplier, space, terminal_step, sigma_start, sigma_end)
+        # The widget's maximum means "no upper bound", also for sigmas beyond it (an inf sentinel).
+        start = math.inf if sigma_start >= SIGMA_UNBOUNDED else float(sigma_start)
+        patched = model.clone()
+        patched.set_model_sampler_post_cfg_function(
+            make_post_cfg_function(float(multiplier), space, terminal_step, start, float(sigma_end)))
+        return io.NodeOutput(patched)
+
+
+NODES = [ZSNRRescaleCFG]

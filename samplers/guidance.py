@@ -1,0 +1,220 @@
+"""Classifier-free guidance and its rescale (paper §3.4, Algorithm 2), in any prediction space.
+
+A noisy sample is x_t = signal·x0 + noise·eps, with one (signal, noise) pair per sample:
+  VP path (eps / v / EDM models): (sqrt(alphā), sqrt(1-alphā)), paper eq. 1; ComfyUI samples in
+      VE form x = x0 + sigma·eps and feeds the model x_t = x/sqrt(1+sigma²), so alphā = 1/(1+sigma²).
+  flow path (CONST, rectified flow): (1-sigma, sigma), x_t = (1-sigma)·x0 + sigma·eps.
+Prediction spaces: x0; eps; v = the velocity of the path: on VP v = signal·eps - noise·x0
+(Salimans & Ho; paper §6), on flow v = eps - x0 (what flow models predict). Everything is
+written with the pair, never with sigma, so SNR 0 (signal = 0) is exact: v = -x0 there on VP,
+and nothing divides by signal except eps → x0, which is undefined at SNR 0 (paper §6).
+
+std is per sample over ALL non-batch dims (image [B,C,H,W] and video [B,C,T,H,W] alike). Its
+estimator does not matter: Algorithm 2 uses only the ratio std(x_pos)/std(x_cfg) of two tensors of
+the same size, in which the (N-1) vs N normalisation cancels. We use torch.std's default
+(unbiased), as ComfyUI's RescaleCFG and diffusers' rescale_noise_cfg do, so results agree to
+rounding; a sample with a single element uses the population std (the unbiased one is NaN).
+"""
+from __future__ import annotations
+
+import torch
+
+SPACES = ("v", "x0", "eps")
+PATHS = ("vp", "flow")
+# std(x_cfg) below this many float epsilons of max|x_cfg| is rounding noise, not spread: a
+# constant tensor's computed std is a few eps·|value|, never reliably 0.
+ZERO_STD_EPS_FACTOR = 8.0
+# The host keeps sigmas as float32, so a sentinel sigma arrives rounded by up to ~6e-8 relative.
+SENTINEL_RELATIVE_TOLERANCE = 1e-6
+
+
+def work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; everything else (float32, float16, bfloat16) is computed in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def per_sample(value, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A number, a per-sample 1-D tensor of length B, or a broadcastable tensor, shaped to broadcast
+    against `like` [B, ...] and cast to `dtype` (default like.dtype) on like's device."""
+    value = torch.as_tensor(value)
+    if value.ndim == 1 and value.numel() == like.shape[0] and like.ndim > 1:
+        value = value.view((-1,) + (1,) * (like.ndim - 1))
+    return value.to(device=like.device, dtype=dtype or like.dtype)
+
+
+# --- CFG and Algorithm 2 -----------------------------------------------------------------------
+
+def cfg(cond: torch.Tensor, uncond: torch.Tensor, scale) -> torch.Tensor:
+    """x_cfg = x_neg + w·(x_pos - x_neg) (paper Algorithm 2, line 1), written as
+    x_pos + (w-1)·(x_pos - x_neg) so that w = 1 returns x_pos exactly."""
+    return cond + (scale - 1) * (cond - uncond)
+
+
+def per_sample_std(x: torch.Tensor) -> torch.Tensor:
+    """std of each sample over all non-batch dims, shape [B, 1, ..., 1] (unbiased; see module doc)."""
+    dims = tuple(range(1, x.ndim))
+    count = x[0].numel() if x.ndim > 1 else 1
+    return x.std(dim=dims, keepdim=True, correction=1 if count > 1 else 0)
+
+
+def rescale_factor(cond: torch.Tensor, x_cfg: torch.Tensor) -> torch.Tensor:
+    """std(x_pos)/std(x_cfg) per sample (Algorithm 2, line 2), computed in work_dtype.
+
+    Guard: where std(x_cfg) is zero or within ZERO_STD_EPS_FACTOR float epsilons of max|x_cfg|
+    there is no spread to rescale, so the factor is 1 (never inf or NaN from 0/0).
+    """
+    dtype = work_dtype(x_cfg.dtype)
+    cond, x_cfg = cond.to(dtype), x_cfg.to(dtype)
+    std_cfg = per_sample_std(x_cfg)
+    dims = tuple(range(1, x_cfg.ndim))
+    magnitude = x_cfg.abs().amax(dim=dims, keepdim=True) if x_cfg.ndim > 1 else x_cfg.abs()
+    degenerate = std_cfg <= ZERO_STD_EPS_FACTOR * torch.finfo(dtype).eps * magnitude
+    safe_std_cfg = torch.where(degenerate, torch.ones_like(std_cfg), std_cfg)
+    return torch.where(degenerate, torch.ones_like(std_cfg), per_sample_std(cond) / safe_std_cfg)
+
+
+def rescale_cfg_change(cond: torch.Tensor, uncond: torch.Tensor, scale, multiplier: float) -> torch.Tensor:
+    """x_final - x_cfg = φ·(factor - 1)·x_cfg, in work_dtype.
+
+    Algorithm 2 lines 2-3: x_rescaled = x_cfg·factor; x_final = φ·x_rescaled + (1-φ)·x_cfg.
+    Written as a change so callers can add it to a guided result someone else already altered.
+    """
+    dtype = work_dtype(cond.dtype)
+    x_cfg = cfg(cond.to(dtype), uncond.to(dtype), scale)
+    return float(multiplier) * (rescale_factor(cond, x_cfg) - 1) * x_cfg
+
+
+def rescale_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale, multiplier: float) -> torch.Tensor:
+    """Paper Algorithm 2 on predictions in one space: φ = 0 is plain CFG exactly, w = 1 is x_pos exactly."""
+    dtype = work_dtype(cond.dtype)
+    x_cfg = cfg(cond.to(dtype), uncond.to(dtype), scale)
+    return (x_cfg + rescale_cfg_change(cond, uncond, scale, multiplier)).to(cond.dtype)
+
+
+# --- (signal, noise) pairs from sigma --------------------------------------------------------
+
+def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal, noise) = (sigma_data, sigma)/sqrt(sigma² + sigma_data²), float64, for ComfyUI's VE sigma.
+
+    With sigma_data = 1 this is (sqrt(alphā), sqrt(1-alphā)), alphā = 1/(1+sigma²); other
+    sigma_data (EDM) measure x0 in units of sigma_data. sigma = inf, and every sigma at or above
+    `terminal_sigma` (a model's declared SNR-0 sentinel), give exactly (0, 1): alphā = 0.
+    """
+    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
+    if (sigma < 0).any() or sigma.isnan().any():
+        raise ValueError(f"input 'sigma' must be >= 0; got {sigma}")
+    sigma_data = torch.as_tensor(float(sigma_data), dtype=torch.float64)
+    norm = torch.hypot(sigma, sigma_data)
+    finite = torch.isfinite(sigma)
+    signal = torch.where(finite, sigma_data / norm, torch.zeros_like(sigma))
+    noise = torch.where(finite, sigma / norm, torch.ones_like(sigma))
+    if terminal_sigma is not None:
+        at_zero = sigma >= float(terminal_sigma) * (1 - SENTINEL_RELATIVE_TOLERANCE)
+        signal = torch.where(at_zero, torch.zeros_like(signal), signal)
+        noise = torch.where(at_zero, torch.ones_like(noise), noise)
+    return signal, noise
+
+
+def flow_pair(sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal, noise) = (1-sigma, sigma), float64, for flow matching; sigma = 1 is SNR 0 exactly."""
+    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
+    if ((sigma < 0) | (sigma > 1) | sigma.isnan()).any():
+        raise ValueError(f"input 'sigma' must lie in [0, 1] for a flow model; got {sigma}")
+    return 1 - sigma, sigma
+
+
+# --- conversions between x0, eps and v, given the pair ------------------------------------------
+
+def _check(space: str, path: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"input 'space' = {space!r} is not allowed; expected one of {', '.join(SPACES)}")
+    if path not in PATHS:
+        raise ValueError(f"input 'path' = {path!r} is not allowed; expected one of {', '.join(PATHS)}")
+
+
+def prediction_from_x0(space: str, path: str, x_t: torch.Tensor, x0: torch.Tensor, signal, noise) -> torch.Tensor:
+    """x0 → x0 | eps | v given x_t = signal·x0 + noise·eps (needs noise > 0 for eps and v).
+
+    eps = (x_t - signal·x0)/noise (paper eq. 1 solved for eps).
+    v on VP: signal·eps - noise·x0 = (signal·x_t - x0)/noise, using signal² + noise² = 1; at
+    SNR 0 exactly -x0 (paper §6). v on flow: eps - x0 = (x_t - x0)/noise, using signal + noise = 1.
+    """
+    _check(space, path)
+    if space == "x0":
+        return x0
+    signal, noise = per_sample(signal, x0), per_sample(noise, x0)
+    if space == "eps":
+        return (x_t - signal * x0) / noise
+    if path == "vp":
+        return (signal * x_t - x0) / noise
+    return (x_t - x0) / noise
+
+
+def x0_from_prediction(space: str, path: str, x_t: torch.Tensor, prediction: torch.Tensor, signal, noise) -> torch.Tensor:
+    """x0 | eps | v → x0, the inverse of prediction_from_x0.
+
+    v on VP: x0 = signal·x_t - noise·v (paper §6; -v at SNR 0); v on flow: x0 = x_t - noise·v;
+    eps: x0 = (x_t - noise·eps)/signal, undefined at SNR 0: ValueError there, never inf/NaN.
+    """
+    _check(space, path)
+    if space == "x0":
+        return prediction
+    signal, noise = per_sample(signal, prediction), per_sample(noise, prediction)
+    if space == "eps":
+        if (signal == 0).any():
+            raise ValueError("epsilon cannot give x0 at SNR 0 (paper §6): signal contains 0")
+        return (x_t - noise * prediction) / signal
+    if path == "vp":
+        return signal * x_t - noise * prediction
+    return x_t - noise * prediction
+
+
+def x0_change_from_prediction_change(space: str, path: str, change: torch.Tensor, signal, noise) -> torch.Tensor:
+    """The change of x0 caused by a change of the prediction at fixed x_t (the linear part of
+    x0_from_prediction): x0 → itself; v → -noise·change (VP and flow); eps → -(noise/signal)·change.
+
+    At SNR 0 an eps prediction is x_t whatever the model thinks (it carries no x0 information),
+    so guidance cannot change it: eps → 0 there instead of 0·inf.
+    """
+    _check(space, path)
+    if space == "x0":
+        return change
+    signal, noise = per_sample(signal, change), per_sample(noise, change)
+    if space == "v":
+        return -noise * change
+    has_signal = signal > 0
+    ratio = torch.where(has_signal, noise / torch.where(has_signal, signal, torch.ones_like(signal)),
+                        torch.zeros_like(signal))
+    return -ratio * change
+
+
+def rescaled_cfg_x0_change(x0_cond: torch.Tensor, x0_uncond: torch.Tensor, scale, multiplier: float,
+                           space: str, path: str, x_t: torch.Tensor, signal, noise) -> torch.Tensor:
+    """How much Algorithm 2 in `space` moves the guided x0: x0(rescaled CFG) - x0(plain CFG).
+
+    CFG is an affine combination (weights w and 1-w sum to 1) and every conversion is affine in
+    the prediction at fixed x_t, so plain CFG in any space maps to the same x0; only the rescale
+    differs. Inputs are the conditional / unconditional x0 predictions (ComfyUI's cond_denoised,
+    uncond_denoised). Computed in work_dtype, returned in x0_cond's dtype. Where noise = 0 (no
+    noise left) eps and v do not exist and the change is 0.
+    """
+    _check(space, path)
+    out_dtype, dtype = x0_cond.dtype, work_dtype(x0_cond.dtype)
+    x0_cond, x0_uncond, x_t = x0_cond.to(dtype), x0_uncond.to(dtype), x_t.to(dtype)
+    signal, noise = per_sample(signal, x0_cond), per_sample(noise, x0_cond)
+    has_noise = noise > 0
+    if space != "x0":
+        noise = torch.where(has_noise, noise, torch.ones_like(noise))
+    cond = prediction_from_x0(space, path, x_t, x0_cond, signal, noise)
+    uncond = prediction_from_x0(space, path, x_t, x0_uncond, signal, noise)
+    change = x0_change_from_prediction_change(space, path, rescale_cfg_change(cond, uncond, scale, multiplier),
+                                              signal, noise)
+    if space != "x0":
+        change = torch.where(has_noise, change, torch.zeros_like(change))
+    return change.to(out_dtype)
+
+
+def unguided_x0_change(x0_cond: torch.Tensor, x0_uncond: torch.Tensor, scale) -> torch.Tensor:
+    """x0_pos - x0_cfg = -(w-1)·(x0_pos - x0_neg): what turns a plain CFG result into the
+    conditional prediction alone (for the SNR-0 step, where guidance only shifts brightness, §5.2)."""
+    return -(scale - 1) * (x0_cond - x0_uncond)
