@@ -112,9 +112,12 @@ class ReferenceDenoiserNet(torch.nn.Module):
                   f"Condition (zsnr) node ({CONDITION_NODE_ID}) to positive and negative")
         if context is None:
             raise ValueError(f"{MODEL_NODE_ID}: the model received no conditioning (context is None). {advice}.")
-        if context.ndim != 3 or context.shape[2] != subsets or context.shape[0] not in (1, batch):
+        if context.ndim != 3 or context.shape[2] != subsets or context.shape[1] < 1:
             raise ValueError(f"{MODEL_NODE_ID}: the conditioning has shape {list(context.shape)}, not the "
                              f"[batch, 1, {subsets}] subset one-hot (a CLIP text conditioning?). {advice}.")
+        if context.shape[0] not in (1, batch):
+            raise ValueError(f"{MODEL_NODE_ID}: the conditioning holds {context.shape[0]} subset choices for a "
+                             f"batch of {batch}. {advice}.")
         rows = context[:, 0].detach().float().cpu()
         if not torch.equal(context.detach().float().cpu(), rows.unsqueeze(1).expand(context.shape)):
             raise ValueError(f"{MODEL_NODE_ID}: the conditioning tokens differ within a sample. {advice}.")

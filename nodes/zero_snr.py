@@ -33,6 +33,13 @@ def _declared_alphas_cumprod(patcher) -> torch.Tensor | None:
     return alphas_cumprod_from_betas(torch.as_tensor(betas, dtype=torch.float64))
 
 
+def describe_sampling(sampling) -> str:
+    """The host classes a sampling object is made of (the host builds classes named
+    "ModelSamplingAdvanced" on the fly, so the name alone says nothing)."""
+    host_bases = [c.__name__ for c in type(sampling).__mro__ if c.__module__ == comfy.model_sampling.__name__]
+    return "/".join(host_bases) or type(sampling).__name__
+
+
 def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str]:
     """(base alphā float64, current terminal mode, prediction) of a discrete model.
 
@@ -43,7 +50,7 @@ def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str
     sampling = patcher.get_model_object("model_sampling")
     if isinstance(sampling, ZSNRSamplingMixin):
         return sampling.zsnr_base_alphas_cumprod, sampling.zsnr_terminal, sampling.zsnr_prediction
-    kind = type(sampling).__name__
+    kind = describe_sampling(sampling)
     if isinstance(sampling, comfy.model_sampling.CONST):
         raise FlowModel(kind)
     discrete = isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) and not isinstance(

@@ -57,20 +57,30 @@ def per_sample_std(x: torch.Tensor) -> torch.Tensor:
     return x.std(dim=dims, keepdim=True, correction=1 if count > 1 else 0)
 
 
-def rescale_factor(cond: torch.Tensor, x_cfg: torch.Tensor) -> torch.Tensor:
+def rescale_factor(cond: torch.Tensor, x_cfg: torch.Tensor, zero_std: torch.Tensor | None = None) -> torch.Tensor:
     """std(x_pos)/std(x_cfg) per sample (Algorithm 2, line 2), computed in work_dtype.
 
-    Guard: where std(x_cfg) is zero or within ZERO_STD_EPS_FACTOR float epsilons of max|x_cfg|
-    there is no spread to rescale, so the factor is 1 (never inf or NaN from 0/0).
+    Guard: where std(x_cfg) <= zero_std (per sample; default ZERO_STD_EPS_FACTOR·eps·max|x_cfg|
+    in x_cfg's dtype) its spread is rounding noise: the factor is 1 there, never inf or NaN.
     """
+    if zero_std is None:
+        zero_std = zero_std_threshold(x_cfg.dtype, _per_sample_max_abs(x_cfg))
     dtype = work_dtype(x_cfg.dtype)
     cond, x_cfg = cond.to(dtype), x_cfg.to(dtype)
     std_cfg = per_sample_std(x_cfg)
-    dims = tuple(range(1, x_cfg.ndim))
-    magnitude = x_cfg.abs().amax(dim=dims, keepdim=True) if x_cfg.ndim > 1 else x_cfg.abs()
-    degenerate = std_cfg <= ZERO_STD_EPS_FACTOR * torch.finfo(dtype).eps * magnitude
+    degenerate = std_cfg <= zero_std.to(dtype)
     safe_std_cfg = torch.where(degenerate, torch.ones_like(std_cfg), std_cfg)
     return torch.where(degenerate, torch.ones_like(std_cfg), per_sample_std(cond) / safe_std_cfg)
+
+
+def zero_std_threshold(input_dtype: torch.dtype, magnitude: torch.Tensor) -> torch.Tensor:
+    """The std below which a tensor of numbers of size `magnitude`, given in `input_dtype`, has no
+    spread its precision can resolve: ZERO_STD_EPS_FACTOR·eps(input_dtype)·magnitude."""
+    return ZERO_STD_EPS_FACTOR * torch.finfo(input_dtype).eps * magnitude
+
+
+def _per_sample_max_abs(x: torch.Tensor) -> torch.Tensor:
+    return x.abs().amax(dim=tuple(range(1, x.ndim)), keepdim=True) if x.ndim > 1 else x.abs()
 
 
 def rescale_cfg_change(cond: torch.Tensor, uncond: torch.Tensor, scale, multiplier: float) -> torch.Tensor:
@@ -78,10 +88,15 @@ def rescale_cfg_change(cond: torch.Tensor, uncond: torch.Tensor, scale, multipli
 
     Algorithm 2 lines 2-3: x_rescaled = x_cfg·factor; x_final = φ·x_rescaled + (1-φ)·x_cfg.
     Written as a change so callers can add it to a guided result someone else already altered.
+    The zero-spread guard is measured in the inputs' precision against |x_pos| + |w-1|·|x_pos - x_neg|,
+    the size of the terms whose cancellation can leave a nearly constant x_cfg.
     """
-    dtype = work_dtype(cond.dtype)
-    x_cfg = cfg(cond.to(dtype), uncond.to(dtype), scale)
-    return float(multiplier) * (rescale_factor(cond, x_cfg) - 1) * x_cfg
+    input_dtype, dtype = cond.dtype, work_dtype(cond.dtype)
+    cond, uncond = cond.to(dtype), uncond.to(dtype)
+    x_cfg = cfg(cond, uncond, scale)
+    magnitude = _per_sample_max_abs(cond) + abs(scale - 1) * _per_sample_max_abs(cond - uncond)
+    factor = rescale_factor(cond, x_cfg, zero_std_threshold(input_dtype, magnitude))
+    return float(multiplier) * (factor - 1) * x_cfg
 
 
 def rescale_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale, multiplier: float) -> torch.Tensor:

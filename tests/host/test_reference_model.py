@@ -110,13 +110,11 @@ def test_top_timestep_of_zsnr_predicts_the_data_and_subset_means(host, ramp):
 
 
 def run_sampler(host, patcher, positive, negative, cfg=1.0, steps=10, seed=0):
-    import comfy.sample
-
+    """The stock KSampler path (nodes.common_ksampler) on an EmptyChromaRadianceLatentImage."""
     latent = host.node["EmptyChromaRadianceLatentImage"].execute(width=SIZE, height=SIZE, batch_size=BATCH)
-    samples = latent.result[0]["samples"]
-    noise = comfy.sample.prepare_noise(samples, seed)
-    return comfy.sample.sample(patcher, noise, steps, cfg, "euler", "simple", positive, negative, samples,
-                               seed=seed, disable_pbar=True)
+    (out,) = host.nodes.common_ksampler(patcher, seed, steps, cfg, "euler", "simple", positive, negative,
+                                        latent.result[0])
+    return out["samples"]
 
 
 def test_stock_ksampler_run_and_wrappers_reach_the_network(host, ramp):

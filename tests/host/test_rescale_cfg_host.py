@@ -1,0 +1,221 @@
+"""ZSNRRescaleCFG inside the real host: equal to the host's RescaleCFG where both apply, chainable
+with post-CFG functions and the cfg-function slot, right at SNR 0, on flow models and video latents."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.host
+
+SIZE = 64  # the reference model's brightness flaw needs >= 64x64 (REFERENCE.md §6)
+SHIFT = 0.05
+
+
+@pytest.fixture(scope="module")
+def setup(host):
+    import comfy.samplers
+
+    def reference(prediction, trained_schedule="scaled_linear"):
+        return host.node["ZSNRReferenceModel"].execute(
+            dataset="brightness_ramp", trained_schedule=trained_schedule, prediction=prediction).result[0]
+
+    condition = host.node["ZSNRReferenceCondition"]
+    return {
+        "models": {"epsilon": reference("epsilon"), "v_prediction": reference("v_prediction")},
+        "reference": reference,
+        "positive": condition.execute(subset="dark").result[0],
+        "negative": condition.execute(subset="all").result[0],
+        "samplers": comfy.samplers,
+    }
+
+
+def ours(host, model, **kwargs):
+    args = {"multiplier": 0.7, "space": "v", "terminal_step": "guided", **kwargs}
+    return host.node["ZSNRRescaleCFG"].execute(model=model, **args).result[0]
+
+
+def host_rescale(host, model, multiplier=0.7):
+    return host.node["RescaleCFG"]().patch(model, multiplier)[0]
+
+
+def with_post_cfg(model, function):
+    patched = model.clone()
+    patched.set_model_sampler_post_cfg_function(function)
+    return patched
+
+
+def shift_and_squash(args):
+    """A stand-in for another post-CFG guidance node: an affine change of the guided result."""
+    return 0.9 * args["denoised"] + SHIFT
+
+
+def one_evaluation(model, x, sigmas, extra_args=None, callback=None, disable=None):
+    """A k-diffusion-style sampler that returns the guided x0 of a single evaluation at sigmas[0]."""
+    return model(x, sigmas[0] * x.new_ones([x.shape[0]]), **extra_args)
+
+
+def fixed_noise(batch=2, seed=0):
+    return torch.randn((batch, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(seed))
+
+
+def run(setup, model, sigmas, sampler=None, cfg=7.5, seed=0, latent=None):
+    """The host's own CFGGuider over `sigmas` (one evaluation by default) with a fixed noise."""
+    samplers = setup["samplers"]
+    guider = samplers.CFGGuider(model)
+    guider.set_conds(setup["positive"], setup["negative"])
+    guider.set_cfg(cfg)
+    noise = fixed_noise(seed=seed)
+    latent = torch.zeros_like(noise) if latent is None else latent
+    sampler = sampler or samplers.KSAMPLER(one_evaluation)
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float32)
+    return guider.sample(noise, latent, sampler, sigmas, disable_pbar=True, seed=seed)
+
+
+def table_sigmas(model, timesteps):
+    table = model.get_model_object("model_sampling").sigmas
+    return [float(table[t]) for t in timesteps] + [0.0]
+
+
+INTERIOR = (900, 600, 300, 80)
+
+
+# --- equal to the host's RescaleCFG -------------------------------------------------------------
+
+def recorded_predictions(setup, model, sigmas):
+    """cond/uncond x0, input and sigma the host hands to post-CFG functions during a real run."""
+    record = {}
+
+    def spy(args):
+        record.update({key: args[key] for key in ("cond_denoised", "uncond_denoised", "input", "sigma", "cond", "uncond")})
+        return args["denoised"]
+
+    run(setup, with_post_cfg(model, spy), sigmas)
+    return record
+
+
+def host_cfg_function(patched, record, cond_scale=7.5, dtype=torch.float64):
+    """The host's own comfy.samplers.cfg_function (cfg slot, then post-CFG list) on recorded inputs."""
+    import comfy.samplers
+
+    cast = {key: record[key].to(dtype) for key in ("cond_denoised", "uncond_denoised", "input", "sigma")}
+    return comfy.samplers.cfg_function(
+        patched.model, cast["cond_denoised"], cast["uncond_denoised"], cond_scale, cast["input"], cast["sigma"],
+        model_options=patched.model_options, cond=record["cond"], uncond=record["uncond"])
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+@pytest.mark.parametrize("timestep", INTERIOR)
+def test_equals_host_rescale_cfg_at_interior_sigmas(host, setup, prediction, timestep):
+    # float64 through the host's cfg_function: the two implementations agree to rounding. (In the
+    # float32 sampling run the host's own formula loses digits at large sigma: 1.4e-5 at sigma 8.3
+    # against a float64 evaluation, ours 7e-8; see the three-step test for the float32 run.)
+    model = setup["models"][prediction]
+    record = recorded_predictions(setup, model, table_sigmas(model, [timestep]))
+    theirs = host_cfg_function(host_rescale(host, model), record)
+    mine = host_cfg_function(ours(host, model), record)
+    plain = host_cfg_function(model, record)
+    torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+    assert (mine - plain).abs().max() > 1e-2  # the rescale did something measurable
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_equals_host_rescale_cfg_over_three_euler_steps(host, setup, prediction):
+    model = setup["models"][prediction]
+    sigmas = table_sigmas(model, [500, 300, 100])
+    euler = setup["samplers"].ksampler("euler")
+    latent = 0.3 * fixed_noise(seed=5)
+    theirs = run(setup, host_rescale(host, model), sigmas, sampler=euler, latent=latent)
+    mine = run(setup, ours(host, model), sigmas, sampler=euler, latent=latent)
+    plain = run(setup, model, sigmas, sampler=euler, latent=latent)
+    torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+    assert (mine - plain).abs().max() > 1e-2
+
+
+def test_auto_space_is_v_for_eps_and_v_models(host, setup):
+    for model in setup["models"].values():
+        sigmas = table_sigmas(model, [500])
+        torch.testing.assert_close(run(setup, ours(host, model, space="auto"), sigmas),
+                                   run(setup, ours(host, model, space="v"), sigmas), rtol=0, atol=0)
+
+
+# --- what must not change ------------------------------------------------------------------------
+
+def test_multiplier_zero_and_cfg_one_leave_the_result_unchanged(host, setup):
+    model = setup["models"]["v_prediction"]
+    sigmas = table_sigmas(model, [500])
+    assert torch.equal(run(setup, ours(host, model, multiplier=0.0), sigmas), run(setup, model, sigmas))
+    assert torch.equal(run(setup, ours(host, model), sigmas, cfg=1.0), run(setup, model, sigmas, cfg=1.0))
+
+
+def test_input_model_is_not_mutated(host, setup):
+    model = setup["models"]["v_prediction"]
+    before = dict(model.model_options)
+    post_before = list(model.model_options.get("sampler_post_cfg_function", []))
+    patched = ours(host, model)
+    assert patched is not model
+    assert model.model_options.keys() == before.keys()
+    assert model.model_options.get("sampler_post_cfg_function", []) == post_before
+    assert len(patched.model_options["sampler_post_cfg_function"]) == len(post_before) + 1
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("multiplier", 1.5), ("multiplier", -0.1), ("multiplier", math.nan),
+    ("space", "noise"), ("terminal_step", "skip"), ("sigma_end", -1.0),
+])
+def test_bad_input_names_node_and_input(host, setup, name, value):
+    with pytest.raises(ValueError, match=rf"ZSNRRescaleCFG: input '{name}'"):
+        ours(host, setup["models"]["v_prediction"], **{name: value})
+
+
+def test_inverted_sigma_window_is_refused(host, setup):
+    with pytest.raises(ValueError, match=r"ZSNRRescaleCFG: input 'sigma_start'"):
+        ours(host, setup["models"]["v_prediction"], sigma_start=1.0, sigma_end=2.0)
+
+
+def test_sigma_window(host, setup):
+    model = setup["models"]["v_prediction"]
+    table = model.get_model_object("model_sampling").sigmas
+    inside, outside = table_sigmas(model, [500]), table_sigmas(model, [900])
+    windowed = ours(host, model, sigma_start=float(table[600]), sigma_end=float(table[400]))
+    torch.testing.assert_close(run(setup, windowed, inside), run(setup, ours(host, model), inside), rtol=0, atol=0)
+    assert torch.equal(run(setup, windowed, outside), run(setup, model, outside))
+
+
+# --- chaining ------------------------------------------------------------------------------------
+
+def test_chains_with_another_post_cfg_function_in_graph_order(host, setup):
+    model = setup["models"]["v_prediction"]
+    sigmas = table_sigmas(model, [500])
+    plain, rescaled = run(setup, model, sigmas), run(setup, ours(host, model), sigmas)
+    ours_then_other = run(setup, with_post_cfg(ours(host, model), shift_and_squash), sigmas)
+    other_then_ours = run(setup, ours(host, with_post_cfg(model, shift_and_squash)), sigmas)
+    # graph order: the other node sees our result; or we add our change to the other's result
+    torch.testing.assert_close(ours_then_other, 0.9 * rescaled + SHIFT, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(other_then_ours, (0.9 * plain + SHIFT) + (rescaled - plain), rtol=1e-5, atol=1e-5)
+
+
+def test_two_rescale_nodes_both_apply(host, setup):
+    model = setup["models"]["v_prediction"]
+    sigmas = table_sigmas(model, [500])
+    plain = run(setup, model, sigmas)
+    in_v, in_x0 = run(setup, ours(host, model), sigmas), run(setup, ours(host, model, space="x0"), sigmas)
+    both = run(setup, ours(host, ours(host, model), space="x0"), sigmas)
+    torch.testing.assert_close(both, plain + (in_v - plain) + (in_x0 - plain), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("host_first", [True, False])
+def test_keeps_the_host_cfg_function_slot(host, setup, host_first):
+    model = setup["models"]["epsilon"]
+    sigmas = table_sigmas(model, [500])
+    plain = run(setup, model, sigmas)
+    host_only = run(setup, host_rescale(host, model, 0.5), sigmas)
+    ours_only = run(setup, ours(host, model, space="x0"), sigmas)
+    if host_first:
+        combined = ours(host, host_rescale(host, model, 0.5), space="x0")
+    else:
+        combined = host_rescale(host, ours(host, model, space="x0"), 0.5)
+    both = run(setup, combined, sigmas)
+    torch.testing.assert_close(both, host_only + (ours_only - plain), rtol=1e-5, atol=1e-5)
+    assert (both - host_only).abs().max() > 1e-2 and (both - ours_only).abs().max() > 1e-2
