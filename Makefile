@@ -9,7 +9,7 @@ demo:
 	$(PYTHON) tools/bootstrap.py run tools/demo.py
 
 test:
-	$(PYTHON) tools/bootstrap.py run -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) tools/bootstrap.py run --with-browser -m pytest tests $(PYTEST_ARGS)
 
 lint:
 	$(PYTHON) tools/bootstrap.py run -m ruff check .

@@ -76,6 +76,7 @@ def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: tor
 
 def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, sigma_start: float, sigma_end: float):
     """The host post-CFG function: args → denoised (see comfy.samplers.cfg_function)."""
+    warned = set()
 
     def rescale_cfg_post(args):
         denoised = args["denoised"]
@@ -95,7 +96,8 @@ def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, si
         auto_space, path = model_family(model_sampling)
         chosen = auto_space if space == "auto" else space
         if path == "unknown":
-            if chosen != "x0":
+            if chosen != "x0" and type(model_sampling) not in warned:
+                warned.add(type(model_sampling))
                 LOG.warning("zsnr: %s: unknown model sampling %s; rescaling in x0 instead of %s",
                             NODE_ID, type(model_sampling).__name__, chosen)
             chosen, path = "x0", "vp"

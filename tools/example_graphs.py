@@ -3,14 +3,24 @@ the UI-format JSON users load (example_workflows/<name>.json), and the e2e tier 
 committed files convert back to exactly these graphs."""
 from __future__ import annotations
 
+REFERENCE = {"class_type": "ZSNRReferenceModel", "inputs": {
+    "dataset": "brightness_ramp", "trained_schedule": "scaled_linear_zsnr", "prediction": "v_prediction"}}
+
+
+def _decode_and_save(graph: dict, samples: list, prefix: str, first_id: int) -> dict:
+    vae, decode, save = str(first_id), str(first_id + 1), str(first_id + 2)
+    graph[vae] = {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}}
+    graph[decode] = {"class_type": "VAEDecode", "inputs": {"samples": samples, "vae": [vae, 0]}}
+    graph[save] = {"class_type": "SaveImage", "inputs": {"images": [decode, 0], "filename_prefix": prefix}}
+    return graph
+
 
 def reference_sampling_graph(spacing: str = "trailing", steps: int = 20, sampler: str = "euler",
                              batch: int = 16, size: int = 64, seed: int = 0,
                              prefix: str = "zsnr/spacing") -> dict:
     """Reference model → TimestepSpacingScheduler → SamplerCustomAdvanced → pixel-space decode."""
-    return {
-        "1": {"class_type": "ZSNRReferenceModel", "inputs": {
-            "dataset": "brightness_ramp", "trained_schedule": "scaled_linear_zsnr", "prediction": "v_prediction"}},
+    graph = {
+        "1": dict(REFERENCE),
         "2": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
         "3": {"class_type": "TimestepSpacingScheduler", "inputs": {
             "model": ["1", 0], "spacing": spacing, "steps": steps, "denoise": 1.0, "steps_offset": 0}},
@@ -20,13 +30,70 @@ def reference_sampling_graph(spacing: str = "trailing", steps: int = 20, sampler
         "7": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
         "8": {"class_type": "SamplerCustomAdvanced", "inputs": {
             "noise": ["5", 0], "guider": ["6", 0], "sampler": ["4", 0], "sigmas": ["3", 0], "latent_image": ["7", 0]}},
-        "9": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
-        "10": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["9", 0]}},
-        "11": {"class_type": "SaveImage", "inputs": {"images": ["10", 0], "filename_prefix": prefix}},
     }
+    return _decode_and_save(graph, ["8", 0], prefix, 9)
+
+
+def ztsnr_vpred_trailing_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
+                               seed: int = 0, prefix: str = "zsnr/ztsnr_vpred_trailing") -> dict:
+    """The paper's fix with the stock KSampler: ZeroTerminalSNR (exact) + v prediction + trailing."""
+    graph = {
+        "1": dict(REFERENCE),
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
+        "6": {"class_type": "KSampler", "inputs": {
+            "model": ["3", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
+            "scheduler": "trailing", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
+            "denoise": 1.0}},
+    }
+    return _decode_and_save(graph, ["6", 0], prefix, 7)
+
+
+def flawed_sd_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
+                    seed: int = 0, prefix: str = "zsnr/flawed") -> dict:
+    """The paper's flawed default: SD schedule, epsilon prediction, leading spacing (ddim_uniform-like)."""
+    graph = {
+        "1": {"class_type": "ZSNRReferenceModel", "inputs": {
+            "dataset": "brightness_ramp", "trained_schedule": "scaled_linear", "prediction": "epsilon"}},
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
+        "6": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
+            "scheduler": "leading", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
+            "denoise": 1.0}},
+    }
+    return _decode_and_save(graph, ["6", 0], prefix, 7)
+
+
+def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25, batch: int = 16,
+                      size: int = 64, seed: int = 0, prefix: str = "zsnr/rescale_cfg") -> dict:
+    """Plain CFG and RescaleCFG side by side on a conditional prompt (positive dark, negative all)."""
+    graph = {
+        "1": dict(REFERENCE),
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "ZSNRRescaleCFG", "inputs": {
+            "model": ["2", 0], "multiplier": multiplier, "space": "auto", "terminal_step": "guided"}},
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "dark"}},
+        "5": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "6": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
+        "7": {"class_type": "KSampler", "inputs": {
+            "model": ["2", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": "euler",
+            "scheduler": "trailing", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0],
+            "denoise": 1.0}},
+        "8": {"class_type": "KSampler", "inputs": {
+            "model": ["3", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": "euler",
+            "scheduler": "trailing", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0],
+            "denoise": 1.0}},
+    }
+    _decode_and_save(graph, ["7", 0], prefix + "_plain", 9)
+    return _decode_and_save(graph, ["8", 0], prefix + "_rescaled", 12)
 
 
 EXAMPLES = {
     "spacing_trailing_reference": (reference_sampling_graph(), {
         "1": "Reference model (exact denoiser)", "3": "Trailing spacing (paper Table 2)"}),
+    "ztsnr_vpred_trailing": (ztsnr_vpred_trailing_graph(), {
+        "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)"}),
 }

@@ -41,10 +41,17 @@ def test_no_nan_for_any_sampler_scheduler_and_terminal(host):
     models = {terminal: zero_snr(host, base, terminal) for terminal in TERMINALS}
     runs, failures = run_matrix(host, models, comfy.samplers.KSampler.SAMPLERS,
                                 comfy.samplers.KSampler.SCHEDULERS, STEP_COUNTS)
+    # A combination that fails on the unpatched model too is the host's own bug (0.3.75's
+    # kl_optimal divides by steps - 1, so 1 step gives NaN sigmas); it is reported, not ours.
+    ours, hosts = [], []
+    for label, sampler, scheduler, steps, problem in failures:
+        _, baseline = run_matrix(host, {"unpatched": base}, [sampler], [scheduler], [steps])
+        (hosts if baseline else ours).append((label, sampler, scheduler, steps, problem))
     print(f"\nNaN matrix: {runs} runs ({len(models)} terminals × {len(comfy.samplers.KSampler.SAMPLERS)} samplers × "
-          f"{len(comfy.samplers.KSampler.SCHEDULERS)} schedulers × {len(STEP_COUNTS)} step counts), "
-          f"{len(failures)} with NaN/inf or errors")
-    assert not failures, failures[:20]
+          f"{len(comfy.samplers.KSampler.SCHEDULERS)} schedulers × {len(STEP_COUNTS)} step counts): "
+          f"{len(ours)} non-finite or failed because of zsnr, {len(hosts)} that fail without zsnr too "
+          f"({sorted({(f[2], f[3]) for f in hosts})})")
+    assert not ours, ours[:20]
 
 
 def test_no_nan_in_bfloat16(host):
