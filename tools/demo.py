@@ -1,42 +1,76 @@
 """`make demo`: start the real ComfyUI server, queue the pack's example workflows through its HTTP
 API, follow them over the websocket with a progress bar, and write what they produce to demo_output/.
+
+Every figure is computed from the images the server returned (and, for reference, from the
+reference model's dataset); nothing is read from stored numbers.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfy_server import ROOT, ComfyServer  # noqa: E402
-from demo_images import decode_png, labelled_grid  # noqa: E402
+from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8  # noqa: E402
+from demo_report import figures, markdown_table  # noqa: E402
 from workflow_format import load, ui_to_api  # noqa: E402
 
 OUTPUT = ROOT / "demo_output"
 EXAMPLES = ROOT / "example_workflows"
+MOSAIC_COLUMNS = 8
+
+
+def pure_core():
+    """The pack's pure packages (no ComfyUI needed) under the pseudo-package name zsnr_core."""
+    if "zsnr_core" not in sys.modules:
+        package = types.ModuleType("zsnr_core")
+        package.__path__ = [str(ROOT)]
+        sys.modules["zsnr_core"] = package
+    from zsnr_core.reference import datasets
+
+    return datasets
 
 
 @dataclass
 class Job:
-    """One prompt: a graph (converted from an example workflow) and a label for its images."""
-    name: str
-    graph: dict
-    label: str
-    images: list = field(default_factory=list)
+    """One prompt from an example workflow; `outputs` maps a SaveImage node id to a configuration."""
+    workflow: str
+    outputs: dict[str, str]
+    labels: dict[str, str]
+    target_subset: str = "all"
+    graph: dict = field(default_factory=dict)
+    images: dict[str, list] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+JOBS = [
+    Job("flawed_sd_default", {"9": "flawed"},
+        {"flawed": "(a) SD schedule, epsilon, leading spacing - the flawed default"}),
+    Job("host_zsnr_clamp", {"9": "host_zsnr"},
+        {"host_zsnr": "(b) host's zsnr option (clamp 4.9e-8) + v + simple"}),
+    Job("ztsnr_vpred_trailing", {"9": "fixed"},
+        {"fixed": "(c) zsnr: exact zero terminal SNR + v + trailing"}),
+    Job("rescale_cfg_comparison", {"11": "cfg_plain", "14": "cfg_rescaled"},
+        {"cfg_plain": "plain CFG 7.5 (positive dark, negative all)",
+         "cfg_rescaled": "RescaleCFG phi 0.7, CFG 7.5"}, target_subset="dark"),
+    Job("schedule_plot", {}, {}),
+]
 
 
 class ProgressBar:
     """`[prompt 2/5] name  |#######-----| step 7/20` on one terminal line."""
 
     def __init__(self, total_prompts: int, stream=sys.stderr):
-        self.total = total_prompts
-        self.stream = stream
-        self.index = 0
-        self.name = ""
+        self.total, self.stream, self.index, self.name = total_prompts, stream, 0, ""
 
     def start(self, index: int, name: str) -> None:
         self.index, self.name = index, name
@@ -49,7 +83,7 @@ class ProgressBar:
     def _draw(self, value: int, maximum: int) -> None:
         width = 30
         filled = int(width * value / max(maximum, 1))
-        self.stream.write(f"\r[prompt {self.index}/{self.total}] {self.name:<34.34} "
+        self.stream.write(f"\r[prompt {self.index}/{self.total}] {self.name:<26.26} "
                           f"|{'#' * filled}{'-' * (width - filled)}| step {value}/{maximum}   ")
         self.stream.flush()
 
@@ -58,50 +92,115 @@ class ProgressBar:
         self.stream.flush()
 
 
-def example_graph(name: str, object_info: dict) -> dict:
-    """An example workflow exactly as a user would load it, converted to the API format."""
-    return ui_to_api(load(EXAMPLES / f"{name}.json"), object_info)
-
-
-def build_jobs(object_info: dict) -> list[Job]:
-    spacing = example_graph("spacing_trailing_reference", object_info)
-    return [Job("spacing_trailing_reference", spacing, "reference model, trailing spacing, euler, 20 steps")]
+def prepare(job: Job, object_info: dict, seeds: int, steps: int | None) -> None:
+    """The example workflow exactly as a user loads it, converted to API format, with the demo's
+    seed count (batch size) and optionally fewer steps."""
+    job.graph = ui_to_api(load(EXAMPLES / f"{job.workflow}.json"), object_info)
+    for node in job.graph.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "EmptyChromaRadianceLatentImage":
+            inputs["batch_size"] = seeds
+        if steps is not None and "steps" in inputs and not isinstance(inputs["steps"], list):
+            inputs["steps"] = steps
 
 
 def run_jobs(client, jobs: list[Job]) -> None:
     bar = ProgressBar(len(jobs))
     for index, job in enumerate(jobs, start=1):
-        bar.start(index, job.name)
+        bar.start(index, job.workflow)
         started = time.monotonic()
-        entry = client.run(job.graph, timeout=900, on_progress=bar.event)
+        entry = client.run(job.graph, timeout=1800, on_progress=bar.event)
         job.seconds = time.monotonic() - started
-        job.images = [decode_png(client.view(image)) for _, image in client.output_images(entry)]
+        for node_id, image in client.output_images(entry):
+            job.images.setdefault(node_id, []).append(decode_png(client.view(image)))
         bar.done(job.seconds)
 
 
+def save_mosaic(images: list[np.ndarray], path: Path) -> None:
+    """All images of a configuration, tiled without gaps (a test cuts them back out)."""
+    height, width = images[0].shape[:2]
+    rows = (len(images) + MOSAIC_COLUMNS - 1) // MOSAIC_COLUMNS
+    mosaic = np.zeros((rows * height, MOSAIC_COLUMNS * width, 3))
+    for i, image in enumerate(images):
+        r, c = divmod(i, MOSAIC_COLUMNS)
+        mosaic[r * height:(r + 1) * height, c * width:(c + 1) * width] = image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(mosaic)).save(path)
+
+
 def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
+    datasets = pure_core()
+    data = datasets.render_dataset("brightness_ramp", 64, 64)
+    data_brightness = datasets.mean_brightness(data).numpy()
+    masks = datasets.subset_masks(data)
     output.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, rows, configs = [], {}, {}
     for job in jobs:
-        path = output / f"{job.name}.png"
-        labelled_grid([(job.label, job.images)], columns=8, scale=2).save(path)
+        target = float(data_brightness[masks[job.target_subset].numpy()].mean())
+        for node_id, config in job.outputs.items():
+            images = job.images.get(node_id, [])
+            if not images:
+                continue
+            configs[config] = (job.labels[config], images)
+            rows[config] = figures(images, data_brightness, job.seconds, target_mean=target)
+            rows[config]["target subset"] = job.target_subset
+            save_mosaic(images, output / "samples" / f"{config}.png")
+    grid_rows = [configs[c] for c in ("flawed", "host_zsnr", "fixed") if c in configs]
+    if grid_rows:
+        path = output / "flawed_vs_fixed.png"
+        labelled_grid(grid_rows, columns=8, scale=2, title="Same seeds, reference model (brightness_ramp, 64x64)").save(path)
         written.append(path)
-    summary = {job.name: {"images": len(job.images), "seconds": round(job.seconds, 2)} for job in jobs}
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    written.append(output / "summary.json")
+        series = [("data", data_brightness, (0, 0, 0))]
+        colours = {"flawed": (200, 60, 60), "host_zsnr": (230, 160, 30), "fixed": (40, 120, 220)}
+        series += [(c, per_image_brightness(configs[c][1]), colours[c]) for c in ("flawed", "host_zsnr", "fixed") if c in configs]
+        path = output / "brightness.png"
+        histogram_chart(series, title="Per-image mean brightness: data vs samples").save(path)
+        written.append(path)
+    cfg_rows = [configs[c] for c in ("cfg_plain", "cfg_rescaled") if c in configs]
+    if cfg_rows:
+        path = output / "rescale_cfg.png"
+        labelled_grid(cfg_rows, columns=8, scale=2, title="Classifier-free guidance 7.5 on the 'dark' subset").save(path)
+        written.append(path)
+    for job in jobs:
+        if job.workflow == "schedule_plot":
+            for images in job.images.values():
+                path = output / "schedule.png"
+                Image.fromarray(to_uint8(images[0])).save(path)
+                written.append(path)
+    table = markdown_table(rows)
+    report = ["# zsnr demo report", "", "Computed from the images the server returned in this run.",
+              "r = std of per-image mean brightness / the data's (1 is right); W1 = Wasserstein-1 distance "
+              "of per-image brightness to the data's, over the data's std; brightness error = |mean - "
+              "target subset mean|; clipped = fraction of pixel values at 0 or 1.", "", table, ""]
+    (output / "report.md").write_text("\n".join(report))
+    (output / "report.json").write_text(json.dumps({"mosaic_columns": MOSAIC_COLUMNS, "rows": rows}, indent=2) + "\n")
+    written += [output / "report.md", output / "report.json"]
+    print("\n" + table + "\n")
     return written
 
 
-def main() -> int:
-    print("zsnr demo: starting the real ComfyUI server on 127.0.0.1 …", flush=True)
-    with ComfyServer(ROOT / ".demo_host") as server:
+def run_demo(output: Path, seeds: int, steps: int | None, base_directory: Path) -> list[Path]:
+    print("zsnr demo: starting the real ComfyUI server on 127.0.0.1 ...", flush=True)
+    with ComfyServer(base_directory) as server:
         print(f"server up at {server.url} (log: {server.log_path})", flush=True)
         client = server.client()
-        jobs = build_jobs(client.object_info())
+        object_info = client.object_info()
+        jobs = [job for job in JOBS if (EXAMPLES / f"{job.workflow}.json").is_file()]
+        for job in jobs:
+            prepare(job, object_info, seeds, steps)
         run_jobs(client, jobs)
-    for path in write_outputs(jobs, OUTPUT):
+    return write_outputs(jobs, output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=64, help="images per configuration (batch size)")
+    parser.add_argument("--steps", type=int, default=None, help="override the workflows' step counts")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    for path in run_demo(args.output, args.seeds, args.steps, ROOT / ".demo_host"):
         print(f"wrote {path}")
-    print(f"demo output in {OUTPUT}")
+    print(f"demo output in {args.output}")
     return 0
 
 

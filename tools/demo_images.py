@@ -67,3 +67,41 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
     qa = a[np.minimum(np.ceil(grid * len(a) - 1e-9).astype(int) - 1, len(a) - 1)]
     qb = b[np.minimum(np.ceil(grid * len(b) - 1e-9).astype(int) - 1, len(b) - 1)]
     return float(np.sum(widths * np.abs(qa - qb)))
+
+
+def clipped_fraction(images) -> float:
+    """Fraction of pixel values at the ends of the range (0 or 1 after decoding): burnt or crushed."""
+    values = np.concatenate([np.asarray(image).ravel() for image in images])
+    return float(np.mean((values <= 0.5 / 255) | (values >= 1 - 0.5 / 255)))
+
+
+def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,
+                    value_range=(-1.0, 1.0), title: str = "", width: int = 720, height: int = 360) -> Image.Image:
+    """Overlaid outline histograms (density) of several 1-D samples, with legend and axis labels."""
+    font = _font(13)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    left, right, top, bottom = 60, width - 20, 40, height - 50
+    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+    densities = [np.histogram(np.clip(values, *value_range), bins=edges, density=True)[0] for _, values, _ in series]
+    peak = max(float(d.max()) for d in densities) or 1.0
+    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0))
+    for tick in np.linspace(value_range[0], value_range[1], 5):
+        x = left + (tick - value_range[0]) / (value_range[1] - value_range[0]) * (right - left)
+        draw.line([x, bottom, x, bottom + 4], fill=(0, 0, 0))
+        draw.text((x - 12, bottom + 6), f"{tick:+.1f}", fill=(0, 0, 0), font=font)
+    draw.text(((left + right) // 2 - 120, bottom + 24), "per-image mean brightness (latent scale)", fill=(0, 0, 0), font=font)
+    draw.text((8, top - 4), "density", fill=(0, 0, 0), font=font)
+    if title:
+        draw.text((left, 10), title, fill=(0, 0, 0), font=_font(15))
+    for index, ((label, _, colour), density) in enumerate(zip(series, densities, strict=True)):
+        points = []
+        for b in range(bins):
+            x0 = left + b / bins * (right - left)
+            x1 = left + (b + 1) / bins * (right - left)
+            y = bottom - density[b] / peak * (bottom - top - 10)
+            points += [(x0, y), (x1, y)]
+        draw.line([(left, bottom)] + points + [(right, bottom)], fill=colour, width=3)
+        draw.rectangle([right - 210, top + 8 + 18 * index, right - 196, top + 20 + 18 * index], fill=colour)
+        draw.text((right - 190, top + 6 + 18 * index), label, fill=(0, 0, 0), font=font)
+    return canvas

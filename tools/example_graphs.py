@@ -67,6 +67,22 @@ def flawed_sd_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, si
     return _decode_and_save(graph, ["6", 0], prefix, 7)
 
 
+def host_zsnr_clamp_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
+                          seed: int = 0, prefix: str = "zsnr/host_zsnr_clamp") -> dict:
+    """The host's own fix for comparison: ModelSamplingDiscrete(v_prediction, zsnr) + its `simple` scheduler."""
+    graph = {
+        "1": dict(REFERENCE),
+        "2": {"class_type": "ModelSamplingDiscrete", "inputs": {"model": ["1", 0], "sampling": "v_prediction", "zsnr": True}},
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
+        "6": {"class_type": "KSampler", "inputs": {
+            "model": ["2", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
+            "scheduler": "simple", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
+            "denoise": 1.0}},
+    }
+    return _decode_and_save(graph, ["6", 0], prefix, 7)
+
+
 def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25, batch: int = 16,
                       size: int = 64, seed: int = 0, prefix: str = "zsnr/rescale_cfg") -> dict:
     """Plain CFG and RescaleCFG side by side on a conditional prompt (positive dark, negative all)."""
@@ -96,4 +112,8 @@ EXAMPLES = {
         "1": "Reference model (exact denoiser)", "3": "Trailing spacing (paper Table 2)"}),
     "ztsnr_vpred_trailing": (ztsnr_vpred_trailing_graph(), {
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)"}),
+    "flawed_sd_default": (flawed_sd_graph(), {
+        "1": "Reference model, SD schedule, epsilon (the flawed default)", "6": "KSampler, leading spacing"}),
+    "host_zsnr_clamp": (host_zsnr_clamp_graph(), {
+        "2": "The host's own zsnr option (alphā_T clamped to 4.9e-8)"}),
 }
