@@ -25,7 +25,11 @@ def sampling_of(model):
 
 
 def test_exact_rescale_reaches_alphas_cumprod_zero(host):
-    from zsnr_core.schedules.betas import make_betas, alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
+    from zsnr_core.schedules.betas import (
+        alphas_cumprod_from_betas,
+        make_betas,
+        rescale_alphas_cumprod_zero_terminal_snr,
+    )
 
     patched = zero_snr(host, reference(host, "scaled_linear"))
     sampling = sampling_of(patched)
