@@ -121,7 +121,9 @@ def _draw_snr_zero(canvas: _Canvas, curve, colour) -> None:
         if np.isfinite(value):
             tip = canvas.y(value)
             draw.ellipse([x - 7 * s, tip - 7 * s, x + 7 * s, tip + 7 * s], outline=colour, width=2 * s)
-            label_y = tip - 16 * s
+            # the curve runs into this corner: label it from the empty space above, with a leader
+            label_y = canvas.y(data.y_range[0] + 0.45 * (data.y_range[1] - data.y_range[0]))
+            draw.line([(x - 8 * s, label_y), (x, label_y), (x, tip - 8 * s)], fill=colour, width=s)
         else:
             before = curve.y[:t][torch.isfinite(curve.y[:t])]
             start = canvas.y(float(before[-1])) if len(before) else canvas.y(sum(data.y_range) / 2)
@@ -166,8 +168,8 @@ def render_plot(data: PlotData, title: str) -> torch.Tensor:
     for curve in original:
         _draw_curve(canvas, curve.t, curve.y, COLOURS["original"], dashed=True)
     _draw_curve(canvas, sampling.t, sampling.y, COLOURS["sampling"], dashed=False)
-    _draw_marks(canvas)
     _draw_snr_zero(canvas, sampling, COLOURS["snr_zero"])
+    _draw_marks(canvas)
     legend = [(sampling.label, COLOURS["sampling"], "line")]
     legend += [(curve.label, COLOURS["original"], "dash") for curve in original]
     legend.append((f"sampling steps ({len(data.marked_timesteps)})", COLOURS["marks"], "dot"))

@@ -21,8 +21,9 @@ import torch
 
 SPACES = ("v", "x0", "eps")
 PATHS = ("vp", "flow")
-# std(x_cfg) below this many float epsilons of max|x_cfg| is rounding noise, not spread: a
-# constant tensor's computed std is a few eps·|value|, never reliably 0.
+# std(x_cfg) below this many float epsilons (of the inputs' dtype) times the size of the numbers
+# it was computed from is rounding noise, not spread: a constant tensor's computed std is a few
+# eps·|value|, never reliably 0, and the ratio std(x_pos)/std(x_cfg) would explode.
 ZERO_STD_EPS_FACTOR = 8.0
 # The host keeps sigmas as float32, so a sentinel sigma arrives rounded by up to ~6e-8 relative.
 SENTINEL_RELATIVE_TOLERANCE = 1e-6

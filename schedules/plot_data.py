@@ -102,7 +102,7 @@ def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
         raise ValueError(f"tick range [{low}, {high}] must be finite and increasing")
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = min((m * magnitude for m in (1, 2, 5, 10)), key=lambda candidate: abs(math.log(candidate / raw)))
     first = math.ceil(low / step - 1e-9)
     last = math.floor(high / step + 1e-9)
     return [round(i * step, 12) for i in range(first, last + 1)]
@@ -170,9 +170,11 @@ def build_plot_data(alphas_cumprod: torch.Tensor, y_axis: str, marked_timesteps:
     marked_y = to_plot_coordinate(axis_values(log_snr_at_timesteps(alphas_cumprod, marked), y_axis), y_axis)
     y_range = _y_range([c.y for c in curves] + [marked_y], y_axis)
     last = float(len(curves[0].t) - 1)
-    y_ticks = [(p, tick_label(p, y_axis)) for p in nice_ticks(*y_range)]
-    if y_axis == "sigma":  # decades only: 0.1, 1, 10, … rather than 10^0.5
-        y_ticks = [(p, label) for p, label in y_ticks if float(p).is_integer()] or y_ticks
+    if y_axis == "sigma":  # one tick per decade: 0.1, 1, 10, …
+        positions = [float(p) for p in range(math.ceil(y_range[0]), math.floor(y_range[1]) + 1)]
+    else:
+        positions = nice_ticks(*y_range)
+    y_ticks = [(p, tick_label(p, y_axis)) for p in positions]
     return PlotData(y_axis=y_axis, y_label=Y_LABELS[y_axis], curves=curves, marked_timesteps=marked,
                     marked_y=marked_y, x_range=(0.0, last), y_range=y_range, x_ticks=nice_ticks(0.0, last),
                     y_ticks=y_ticks, snr_zero_label=SNR_ZERO_LABELS[y_axis])
