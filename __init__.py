@@ -2,6 +2,7 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .nodes import NODES
+from .nodes.routes import register_routes
 from .nodes.schedulers import register_host_schedulers
 
 WEB_DIRECTORY = "./web"
@@ -14,4 +15,5 @@ class ZSNRExtension(ComfyExtension):
 
 async def comfy_entrypoint() -> ZSNRExtension:
     register_host_schedulers()
+    register_routes()
     return ZSNRExtension()

@@ -8,7 +8,7 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..schedules.spacing import SPACINGS, spacing_sigmas
-from .errors import check_choice, node_error
+from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
 
 LOG = logging.getLogger("zsnr")
 # sgm_uniform is the host's own name; ours agrees with it, so only the others are registered.
@@ -17,7 +17,7 @@ HOST_LIST_SPACINGS = tuple(s for s in SPACINGS if s != "sgm_uniform")
 
 def model_sigma_table(model):
     """The model's own discrete sigma table (one entry per training timestep), as the host holds it."""
-    model_sampling = model.get_model_object("model_sampling")
+    model_sampling = require_model("TimestepSpacingScheduler", "model", model).get_model_object("model_sampling")
     table = getattr(model_sampling, "sigmas", None)
     if table is None or table.ndim != 1 or len(table) < 2:
         raise node_error(
@@ -59,12 +59,21 @@ class TimestepSpacingScheduler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, spacing=None):
-        return check_choice("TimestepSpacingScheduler", "spacing", spacing, SPACINGS)
+    def validate_inputs(cls, model=None, spacing=None, steps=None, denoise=None, steps_offset=None):
+        return first_problem(
+            check_link("TimestepSpacingScheduler", "model", model, "MODEL"),
+            check_choice("TimestepSpacingScheduler", "spacing", spacing, SPACINGS),
+            check_numbers(cls.define_schema(), steps=steps, denoise=denoise, steps_offset=steps_offset),
+        )
 
     @classmethod
     def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:
         table = model_sigma_table(model)
+        full_steps = steps / denoise if isinstance(denoise, float) and 0.0 < denoise < 1.0 and isinstance(steps, int) else 0
+        if full_steps >= len(table) + 1:  # int(full_steps) > T, also where full_steps overflows to inf
+            raise node_error("TimestepSpacingScheduler", "denoise", denoise,
+                             f"a denoise with int(steps / denoise) <= the model's {len(table)} training "
+                             f"timesteps (steps = {steps})")
         try:
             sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset)
         except ValueError as error:
@@ -73,7 +82,10 @@ class TimestepSpacingScheduler(io.ComfyNode):
 
 
 def _host_scheduler(spacing: str, model_sampling, steps: int):
-    return spacing_sigmas(spacing, steps, model_sampling.sigmas)
+    try:
+        return spacing_sigmas(spacing, steps, model_sampling.sigmas)
+    except ValueError as error:  # raised inside KSampler/BasicScheduler: say whose scheduler it is
+        raise ValueError(f"scheduler '{spacing}' (zsnr TimestepSpacingScheduler rule): {error}") from error
 
 
 def register_host_schedulers() -> list[str]:

@@ -171,7 +171,8 @@ def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
     report = ["# zsnr demo report", "", "Computed from the images the server returned in this run.",
               "r = std of per-image mean brightness / the data's (1 is right); W1 = Wasserstein-1 distance "
               "of per-image brightness to the data's, over the data's std; brightness error = |mean - "
-              "target subset mean|; clipped = fraction of pixel values at 0 or 1.", "", table, ""]
+              "target subset mean|; extreme = fraction of samples beyond the data's 2.5/97.5 % brightness quantiles; "
+              "clipped = fraction of pixel values at 0 or 1.", "", table, ""]
     (output / "report.md").write_text("\n".join(report))
     (output / "report.json").write_text(json.dumps({"mosaic_columns": MOSAIC_COLUMNS, "rows": rows}, indent=2) + "\n")
     written += [output / "report.md", output / "report.json"]

@@ -90,7 +90,8 @@ def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25
         "1": dict(REFERENCE),
         "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
         "3": {"class_type": "ZSNRRescaleCFG", "inputs": {
-            "model": ["2", 0], "multiplier": multiplier, "space": "auto", "terminal_step": "guided"}},
+            "model": ["2", 0], "multiplier": multiplier, "space": "auto", "terminal_step": "guided",
+            "sigma_start": 1e9, "sigma_end": 0.0}},
         "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "dark"}},
         "5": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
         "6": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
@@ -116,4 +117,7 @@ EXAMPLES = {
         "1": "Reference model, SD schedule, epsilon (the flawed default)", "6": "KSampler, leading spacing"}),
     "host_zsnr_clamp": (host_zsnr_clamp_graph(), {
         "2": "The host's own zsnr option (alphā_T clamped to 4.9e-8)"}),
+    "rescale_cfg_comparison": (rescale_cfg_graph(), {
+        "3": "Rescale CFG (Algorithm 2)", "4": "positive: dark subset", "5": "negative: all",
+        "7": "plain CFG 7.5", "8": "RescaleCFG 0.7, CFG 7.5"}),
 }

@@ -1,0 +1,213 @@
+"""Brightness recovery per network evaluation: r and W1 against NFE, from real sampled images.
+
+Every figure comes from images sampled now through the real host (nodes.common_ksampler, the stock
+KSampler path), all seeds of a configuration in one batch, with the reference model: the exact
+posterior-mean denoiser over `brightness_ramp` (200 images whose mean brightness is uniform in
+[-0.9, 0.9]). A memorising model: these figures say how a sampler and schedule treat the SNR range
+where brightness is decided; they are not figures for trained checkpoints.
+
+  r   = std of generated per-image mean brightness / the data's (1 right, < 1 grey, > 1 burnt)
+  W1  = 1-D Wasserstein distance between generated and data brightness / the data's std
+  floor = mean W1 of a perfect sampler with the same seed count (uniform draws from the data)
+
+Run from the repository root (see benchmarks/README.md):
+  .venv/bin/python benchmarks/quality_per_nfe.py                 # the issue's matrix, 256 seeds
+  .venv/bin/python benchmarks/quality_per_nfe.py --quick         # 64 seeds, a few configurations
+  .venv/bin/python benchmarks/quality_per_nfe.py --nfe 25 --samplers all --configs ours/karras
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _host  # noqa: E402
+import _plot  # noqa: E402
+
+# model kind -> how to build it from the reference network; configuration = "kind/scheduler"
+MODEL_KINDS = {
+    "flawed_sd": "SD schedule, epsilon prediction (the paper's flawed default)",
+    "host_zsnr": "host ModelSamplingDiscrete zsnr = true (alphā_T clamped to 4.9e-8), v prediction",
+    "ours": "ZeroTerminalSNR terminal = exact (alphā_T = 0, exact first step), v prediction",
+}
+CONFIGS = (
+    "flawed_sd/leading", "flawed_sd/normal",
+    "host_zsnr/simple", "host_zsnr/karras", "host_zsnr/sgm_uniform",
+    "ours/trailing", "ours/leading", "ours/linspace", "ours/sgm_uniform", "ours/karras", "ours/exponential",
+    "ours/logsnr_uniform",
+)
+DEFAULT_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "dpmpp_2m_sde", "uni_pc", "ddim")
+QUICK_SAMPLERS = ("euler", "heun", "dpmpp_2m")
+QUICK_CONFIGS = ("flawed_sd/leading", "host_zsnr/simple", "host_zsnr/karras", "ours/trailing", "ours/logsnr_uniform")
+STEP_COUNTS = (5, 10, 25, 50)
+DEFAULT_OUTPUT = _host.RESULTS / "quality_per_nfe.json"
+
+
+def build_model(host, kind: str):
+    if kind == "flawed_sd":
+        return _host.reference_model(host, "scaled_linear", "epsilon")
+    zsnr_trained = _host.reference_model(host, "scaled_linear_zsnr", "v_prediction")
+    if kind == "host_zsnr":
+        return _host.host_zsnr_clamp(zsnr_trained)
+    return _host.zero_snr(host, zsnr_trained, "exact")
+
+
+def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> int:
+    """The most steps whose NFE fits `budget`, found by dry runs on one tiny 8x8 sample (NFE
+    depends on the sampler and step count, not on the image size)."""
+    def nfe(steps):
+        return _host.ksample(host, model, sampler, scheduler, steps, seeds=1, size=8)[1]
+
+    steps = budget
+    while steps > 1 and nfe(steps) > budget:
+        steps = max(1, min(steps - 1, math.floor(steps * budget / nfe(steps))))
+    while nfe(steps + 1) <= budget and steps < 4 * budget:
+        steps += 1
+    return steps
+
+
+def score(samples, data_brightness, floor) -> dict:
+    from zsnr_core.reference import metrics
+    from zsnr_core.reference.datasets import mean_brightness
+
+    finite = bool(samples.isfinite().all())
+    brightness = mean_brightness(samples.nan_to_num(0.0))
+    return {
+        "r": metrics.spread_ratio(brightness, data_brightness) if finite else float("nan"),
+        "w1": metrics.normalised_wasserstein1(brightness, data_brightness) if finite else float("nan"),
+        "mean_error": float(brightness.mean() - data_brightness.mean()) / float(data_brightness.std(correction=0)),
+        "nan_count": int((~samples.isfinite()).sum()),
+        "at_floor": finite and metrics.normalised_wasserstein1(brightness, data_brightness) <= floor["w1_q95"],
+    }
+
+
+def run(args) -> dict:
+    host = _host.load_host()
+    _install_pure_namespace()
+    from zsnr_core.reference import metrics
+    from zsnr_core.reference.datasets import mean_brightness, render_dataset
+
+    data_brightness = mean_brightness(render_dataset("brightness_ramp", args.size, args.size))
+    floor = metrics.noise_floor(data_brightness, args.seeds)
+    models = {}
+    records = []
+    for config in args.configs:
+        kind, scheduler = config.split("/")
+        if kind not in models:
+            models[kind] = build_model(host, kind)
+        for sampler in args.samplers:
+            step_counts = ([steps_for_budget(host, models[kind], sampler, scheduler, n) for n in args.nfe]
+                           if args.nfe else args.steps)
+            for steps in step_counts:
+                start = time.perf_counter()
+                samples, nfe = _host.ksample(host, models[kind], sampler, scheduler, steps, args.seeds, args.size,
+                                             seed=args.seed)
+                record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler, "steps": steps,
+                          "nfe": nfe, "seeds": args.seeds, "size": args.size,
+                          "seconds": round(time.perf_counter() - start, 2)}
+                record.update(score(samples, data_brightness, floor))
+                records.append(record)
+                print(f"{config:<22} {sampler:<26} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
+                      f"W1={record['w1']:.3f} ({record['seconds']:.1f}s)", flush=True)
+    return {"seeds": args.seeds, "size": args.size, "seed": args.seed, "floor": floor, "records": records,
+            "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]), "kinds": MODEL_KINDS}
+
+
+def _install_pure_namespace() -> None:
+    """Import the pure modules as tests do (zsnr_core → repository root), without the host."""
+    import types
+
+    if "zsnr_core" not in sys.modules:
+        package = types.ModuleType("zsnr_core")
+        package.__path__ = [str(_host.ROOT)]
+        sys.modules["zsnr_core"] = package
+
+
+def merge(previous: dict | None, current: dict) -> dict:
+    """Records of `current` replace those of `previous` with the same config, sampler, steps."""
+    if not previous or (previous["seeds"], previous["size"]) != (current["seeds"], current["size"]):
+        return current
+    key = lambda record: (record["config"], record["sampler"], record["steps"])  # noqa: E731
+    fresh = {key(record) for record in current["records"]}
+    kept = [record for record in previous["records"] if key(record) not in fresh]
+    commands = previous.get("commands", [previous.get("command")]) + [current["command"]]
+    return dict(current, records=kept + current["records"], commands=commands)
+
+
+def table(result: dict) -> str:
+    """Markdown: one row per configuration and sampler, one column per step count: r / W1 (NFE)."""
+    floor = result["floor"]
+    records = result["records"]
+    steps = sorted({record["steps"] for record in records})
+    lines = [f"seeds {result['seeds']}, {result['size']}x{result['size']}; W1 floor {floor['w1']:.3f} "
+             f"(95 % of perfect samplers below {floor['w1_q95']:.3f}); r sampling error ±{floor['r_std']:.3f}; "
+             "cells: r / W1 (NFE), * = W1 at the floor",
+             "", "| configuration | sampler | " + " | ".join(f"S={s}" for s in steps) + " |",
+             "|---|---|" + "---|" * len(steps)]
+    rows = {}
+    for record in records:
+        rows.setdefault((record["config"], record["sampler"]), {})[record["steps"]] = record
+    for (config, sampler), cells in rows.items():
+        text = [f"{c['r']:.2f} / {c['w1']:.3f}{'*' if c['at_floor'] else ''} ({c['nfe']})" if c else ""
+                for c in (cells.get(s) for s in steps)]
+        lines.append(f"| {config} | {sampler} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=256, help="images per configuration (one batch)")
+    parser.add_argument("--quick", action="store_true", help="64 seeds, S 10 and 25, a few configurations")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
+    parser.add_argument("--seed", type=int, default=0, help="KSampler seed of the batch")
+    parser.add_argument("--steps", default=",".join(map(str, STEP_COUNTS)), help="comma-separated step counts")
+    parser.add_argument("--nfe", default="", help="comma-separated NFE budgets: per sampler, the most steps that fit")
+    parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma list, or 'all' (host list)")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of kind/scheduler")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON path (PNG next to it)")
+    parser.add_argument("--merge", action="store_true", help="add to an existing JSON of the same seeds and size")
+    parser.add_argument("--report", action="store_true", help="only re-print the table and PNG from --output")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = 64 if args.seeds == 256 else args.seeds
+        args.steps = "10,25"
+        args.samplers = args.samplers if args.samplers != ",".join(DEFAULT_SAMPLERS) else ",".join(QUICK_SAMPLERS)
+        args.configs = args.configs if args.configs != ",".join(CONFIGS) else ",".join(QUICK_CONFIGS)
+    args.steps = [int(s) for s in args.steps.split(",") if s]
+    args.nfe = [int(s) for s in args.nfe.split(",") if s]
+    args.configs = [c for c in args.configs.split(",") if c]
+    for config in args.configs:
+        if config.split("/")[0] not in MODEL_KINDS or config.count("/") != 1:
+            parser.error(f"--configs: {config!r} is not kind/scheduler with kind in {', '.join(MODEL_KINDS)}")
+    args.samplers = [s for s in args.samplers.split(",") if s]
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    if args.report:
+        result = json.loads(args.output.read_text())
+    else:
+        if args.samplers == ["all"]:
+            _host.load_host()
+            import comfy.samplers
+
+            args.samplers = list(comfy.samplers.SAMPLER_NAMES)
+        result = run(args)
+        if args.merge and args.output.exists():
+            result = merge(json.loads(args.output.read_text()), result)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    png = args.output.with_suffix(".png")
+    _plot.w1_against_nfe(result).save(png)
+    print(f"\nwrote {args.output} and {png}")
+
+
+if __name__ == "__main__":
+    main()

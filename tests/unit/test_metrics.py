@@ -1,0 +1,61 @@
+"""Brightness-recovery metrics (reference/metrics.py) against first principles."""
+from __future__ import annotations
+
+import pytest
+import torch
+from zsnr_core.reference import metrics
+
+
+def test_w1_of_equal_size_samples_is_the_mean_gap_of_sorted_values():
+    # for two samples of the same size n, the optimal 1-D coupling pairs the order statistics:
+    # W1 = (1/n) Σ |a_(i) - b_(i)| (the quantile functions are step functions on the same grid)
+    generator = torch.Generator().manual_seed(1)
+    a, b = torch.randn(300, generator=generator, dtype=torch.float64), torch.rand(300, generator=generator)
+    expected = (a.sort().values - b.double().sort().values).abs().mean()
+    assert metrics.wasserstein1(a, b) == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_w1_to_a_point_mass_is_the_mean_distance_to_it():
+    # transporting every sample to a single point costs the mean distance: sizes may differ
+    values = torch.tensor([-1.5, 0.25, 2.0, 3.0, 0.0], dtype=torch.float64)
+    assert metrics.wasserstein1(values, torch.full((3,), 0.5)) == pytest.approx(float((values - 0.5).abs().mean()))
+
+
+def test_w1_of_a_shift_is_the_shift_and_is_symmetric():
+    values = torch.linspace(-0.9, 0.9, 200, dtype=torch.float64)
+    assert metrics.wasserstein1(values + 0.3, values) == pytest.approx(0.3, rel=1e-12)
+    shorter = values[::3]
+    assert metrics.wasserstein1(shorter, values) == pytest.approx(metrics.wasserstein1(values, shorter), rel=1e-12)
+    assert metrics.wasserstein1(values, values) == 0.0
+
+
+def test_normalised_w1_and_spread_ratio_are_scale_free():
+    generator = torch.Generator().manual_seed(2)
+    data = torch.rand(200, generator=generator, dtype=torch.float64)
+    generated = 0.6 * data + 0.1  # a grey sampler: same shape, 60 % of the spread
+    assert metrics.spread_ratio(generated, data) == pytest.approx(0.6, rel=1e-12)
+    # scaling both by 5 changes neither figure
+    assert metrics.normalised_wasserstein1(5 * generated, 5 * data) == pytest.approx(
+        metrics.normalised_wasserstein1(generated, data), rel=1e-12)
+    assert metrics.spread_ratio(-generated, data) == pytest.approx(0.6, rel=1e-12)
+
+
+def test_noise_floor_shrinks_as_one_over_root_count():
+    # the empirical-measure W1 of a bounded 1-D distribution decays as n^(-1/2) (del Barrio, Giné
+    # and Matrán 1999), so 4x the seeds halves the floor; r's sampling error halves likewise (CLT)
+    data = torch.linspace(-0.9, 0.9, 200, dtype=torch.float64)
+    small, large = metrics.noise_floor(data, 64, draws=2000), metrics.noise_floor(data, 256, draws=2000)
+    assert large["w1"] / small["w1"] == pytest.approx(0.5, rel=0.1)
+    assert large["r_std"] / small["r_std"] == pytest.approx(0.5, rel=0.15)
+    assert small["w1"] < small["w1_q95"] and small["r_q025"] < 1 < small["r_q975"]
+    assert metrics.noise_floor(data, 64, draws=200, seed=3) == metrics.noise_floor(data, 64, draws=200, seed=3)
+
+
+def test_bad_inputs_are_refused():
+    good = torch.linspace(0, 1, 10)
+    with pytest.raises(ValueError, match="'generated' has non-finite"):
+        metrics.spread_ratio(torch.tensor([0.0, float("nan")]), good)
+    with pytest.raises(ValueError, match="'a' has 1 values"):
+        metrics.wasserstein1(torch.tensor([1.0]), good)
+    with pytest.raises(ValueError, match="'count' = 1"):
+        metrics.noise_floor(good, 1)
