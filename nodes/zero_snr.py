@@ -9,7 +9,7 @@ from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
 from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
-from .errors import check_choice, node_error
+from .errors import check_choice, check_link, first_problem, node_error, require_model
 from .zsnr_sampling import TERMINALS, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
@@ -47,7 +47,7 @@ def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str
     schedule. The base schedule is the declared one when it reproduces the model's sigma table
     (also under the host's own zsnr rescale); otherwise the table itself (another node patched it).
     """
-    sampling = patcher.get_model_object("model_sampling")
+    sampling = require_model(node_id, "model", patcher).get_model_object("model_sampling")
     if isinstance(sampling, ZSNRSamplingMixin):
         return sampling.zsnr_base_alphas_cumprod, sampling.zsnr_terminal, sampling.zsnr_prediction
     kind = describe_sampling(sampling)
@@ -100,12 +100,13 @@ class ZeroTerminalSNR(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, terminal=None):
-        return check_choice("ZeroTerminalSNR", "terminal", terminal, TERMINALS)
+    def validate_inputs(cls, model=None, terminal=None):
+        return first_problem(check_link("ZeroTerminalSNR", "model", model, "MODEL"),
+                             check_choice("ZeroTerminalSNR", "terminal", terminal, TERMINALS))
 
     @classmethod
     def execute(cls, model, terminal="exact") -> io.NodeOutput:
-        if terminal not in TERMINALS:
+        if terminal not in tuple(TERMINALS):  # a dict lookup would raise on an unhashable value
             raise node_error("ZeroTerminalSNR", "terminal", terminal, " | ".join(TERMINALS))
         try:
             base, _, prediction = model_schedule("ZeroTerminalSNR", model)
@@ -140,8 +141,9 @@ class VPredictionAdapter(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, prediction=None):
-        return check_choice("VPredictionAdapter", "prediction", prediction, PREDICTIONS)
+    def validate_inputs(cls, model=None, prediction=None):
+        return first_problem(check_link("VPredictionAdapter", "model", model, "MODEL"),
+                             check_choice("VPredictionAdapter", "prediction", prediction, PREDICTIONS))
 
     @classmethod
     def execute(cls, model, prediction="v_prediction") -> io.NodeOutput:
