@@ -25,7 +25,6 @@ def host():
 
     comfy.cli_args.args.cpu = True
     import comfy.model_management  # noqa: F401  (only after args.cpu is set)
-
     import nodes
 
     if "EmptyChromaRadianceLatentImage" not in nodes.NODE_CLASS_MAPPINGS:
