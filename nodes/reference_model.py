@@ -29,7 +29,7 @@ from ..reference.denoiser import (
     trained_alphas_cumprod,
     v_from_x0,
 )
-from .errors import node_error
+from .errors import check_choice, check_link, first_problem, node_error
 
 MODEL_NODE_ID = "ZSNRReferenceModel"
 CONDITION_NODE_ID = "ZSNRReferenceCondition"
@@ -37,6 +37,9 @@ PREDICTIONS = ("v_prediction", "epsilon")
 MODEL_TYPES = {"v_prediction": comfy.model_base.ModelType.V_PREDICTION, "epsilon": comfy.model_base.ModelType.EPS}
 CANONICAL_SIZE = 64  # built-in datasets are memorised (and split into subsets) at 64x64
 MAX_CACHED_SIZES = 4
+# One rendering holds every memorised image at the latent's size in float64: 200 images fit up to
+# about 470x470. Beyond that a request would take the server's memory, so it is refused instead.
+MAX_MEMORISED_BYTES = 2**30
 
 # The host samples with the ordinary schedule of the family the model was trained in; a network
 # trained on the rescaled (zsnr) schedule gets no special treatment until ZeroTerminalSNR-style
@@ -94,6 +97,12 @@ class ReferenceDenoiserNet(torch.nn.Module):
         """The memorised images at the latent's size, float64 on `device` (rendered or resized once)."""
         key = (height, width, str(device))
         if key not in self._rendered:
+            count, channels = self.memorised_images.shape[:2]
+            needed = count * channels * height * width * 8
+            if needed > MAX_MEMORISED_BYTES:
+                raise node_error(MODEL_NODE_ID, "latent size", f"{width}x{height}",
+                                 f"a latent whose {count} memorised images fit in {MAX_MEMORISED_BYTES >> 20} MiB "
+                                 f"at its size ({needed >> 20} MiB here): use a smaller empty latent")
             if self.dataset is not None:
                 images = render_dataset(self.dataset, height, width)
             else:
@@ -228,6 +237,13 @@ class ZSNRReferenceModel(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, dataset=None, trained_schedule=None, prediction=None, images=None):
+        return first_problem(check_choice(MODEL_NODE_ID, "dataset", dataset, DATASETS),
+                             check_choice(MODEL_NODE_ID, "trained_schedule", trained_schedule, TRAINED_SCHEDULES),
+                             check_choice(MODEL_NODE_ID, "prediction", prediction, PREDICTIONS),
+                             check_link(MODEL_NODE_ID, "images", images, "IMAGE"))
+
+    @classmethod
     def execute(cls, dataset: str = "brightness_ramp", trained_schedule: str = "scaled_linear_zsnr",
                 prediction: str = "v_prediction", images=None) -> io.NodeOutput:
         if dataset not in DATASETS:
@@ -257,6 +273,10 @@ class ZSNRReferenceCondition(io.ComfyNode):
             outputs=[io.Conditioning.Output(tooltip="Connect to positive or negative of a sampler that uses "
                                                     "the Reference Model.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, subset=None):
+        return check_choice(CONDITION_NODE_ID, "subset", subset, SUBSETS)
 
     @classmethod
     def execute(cls, subset: str = "all") -> io.NodeOutput:

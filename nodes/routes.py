@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 
 import torch
@@ -30,8 +31,8 @@ PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "zsnr",
 
 
 class QueryError(ValueError):
-    def __init__(self, parameter: str, value, allowed: str):
-        super().__init__(f"{ROUTE}: parameter '{parameter}' = {value!r} is not allowed; expected {allowed}")
+    def __init__(self, parameter: str, value, allowed: str, message: str | None = None):
+        super().__init__(message or f"{ROUTE}: parameter '{parameter}' = {value!r} is not allowed; expected {allowed}")
         self.parameter = parameter
 
 
@@ -76,7 +77,8 @@ def parse_query(query) -> dict:
     """
     for name in query:
         if name not in PARAMETERS:
-            raise QueryError(name, query.get(name), "no such parameter; known: " + ", ".join(PARAMETERS))
+            raise QueryError(name, query.get(name), "", f"{ROUTE}: parameter '{name}' is unknown; "
+                             f"allowed parameters: {', '.join(PARAMETERS)}")
         if hasattr(query, "getall") and len(query.getall(name)) > 1:
             raise QueryError(name, query.getall(name), "a single value")
     total = _integer(query, "T", 1000, 2, MAX_TRAIN_TIMESTEPS)
@@ -129,7 +131,9 @@ async def timesteps_handler(request: web.Request) -> web.Response:
     except QueryError as error:
         return web.json_response({"error": str(error), "parameter": error.parameter}, status=400)
     except ValueError as error:  # a combination the spacing rules refuse (e.g. leading + offset)
-        return web.json_response({"error": f"{ROUTE}: {error}"}, status=400)
+        named = re.search(r"input '(\w+)'", str(error))
+        return web.json_response({"error": f"{ROUTE}: {error}", "parameter": named and named.group(1)},
+                                 status=400)
     return web.json_response(answer)
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from comfy_server import ROOT, ComfyServer  # noqa: E402
-from example_graphs import EXAMPLES  # noqa: E402
+from demo_images import decode_png, labelled_grid  # noqa: E402
+from example_graphs import EXAMPLES, NEEDS_USER_FILES  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 from workflow_format import api_to_ui  # noqa: E402
 
 OUT = ROOT / "example_workflows"
@@ -25,13 +27,39 @@ def render_all(object_info: dict) -> dict[str, str]:
     }
 
 
+def thumbnail(client, name: str, graph: dict) -> Image.Image:
+    """What the workflow produces (first four images of a small run), or a text card for the
+    workflows that need the user's own files."""
+    if name in NEEDS_USER_FILES:
+        card = Image.new("RGB", (256, 256), (245, 245, 245))
+        draw = ImageDraw.Draw(card)
+        lines = ["SD 2.x-v checkpoint", "+ ZeroTerminalSNR", "+ VPredictionAdapter", "+ RescaleCFG",
+                 "+ KSampler (trailing)", "", "needs your own", "checkpoint file"]
+        for i, line in enumerate(lines):
+            draw.text((16, 20 + 26 * i), line, fill=(20, 20, 20))
+        return card
+    small = json.loads(json.dumps(graph))
+    for node in small.values():
+        if node["class_type"] == "EmptyChromaRadianceLatentImage":
+            node["inputs"]["batch_size"] = 4
+    entry = client.run(small, timeout=600)
+    images = [decode_png(client.view(image)) for _, image in client.output_images(entry)]
+    if len(images) == 1:  # a plot
+        return Image.fromarray((images[0] * 255).astype("uint8")).resize((256, 256))
+    return labelled_grid([("", images[:4])], columns=4, scale=1).resize((256, 80))
+
+
 def main() -> None:
     with ComfyServer(ROOT / "test_output" / "hosts" / "build_workflows") as server:
-        rendered = render_all(server.client().object_info())
-    OUT.mkdir(exist_ok=True)
-    for name, text in rendered.items():
-        (OUT / name).write_text(text)
-        print(f"wrote {OUT / name}")
+        client = server.client()
+        rendered = render_all(client.object_info())
+        OUT.mkdir(exist_ok=True)
+        for name, text in rendered.items():
+            (OUT / name).write_text(text)
+            print(f"wrote {OUT / name}")
+            stem = name.removesuffix(".json")
+            thumbnail(client, stem, EXAMPLES[stem][0]).save(OUT / f"{stem}.png")
+            print(f"wrote {OUT / stem}.png")
 
 
 if __name__ == "__main__":

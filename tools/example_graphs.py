@@ -108,6 +108,31 @@ def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25
     return _decode_and_save(graph, ["8", 0], prefix + "_rescaled", 12)
 
 
+def fix_sd2v_checkpoint_graph(ckpt_name: str = "v2-1_768-ema-pruned.safetensors") -> dict:
+    """The same fix on a real SD 2.x-v checkpoint (the user's own file in models/checkpoints)."""
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}},
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
+        "4": {"class_type": "ZSNRRescaleCFG", "inputs": {
+            "model": ["3", 0], "multiplier": 0.7, "space": "auto", "terminal_step": "guided",
+            "sigma_start": 1e9, "sigma_end": 0.0}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "a dark moody photograph of a lighthouse at night", "clip": ["1", 1]}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 768, "height": 768, "batch_size": 1}},
+        "8": {"class_type": "KSampler", "inputs": {
+            "model": ["4", 0], "seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "euler",
+            "scheduler": "trailing", "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0],
+            "denoise": 1.0}},
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "zsnr/sd2v"}},
+    }
+    return graph
+
+
+# Examples that need the user's own files; everything else runs as shipped (e2e tier, demo).
+NEEDS_USER_FILES = {"fix_sd2v_checkpoint": "needs your own SD 2.x-v checkpoint in models/checkpoints"}
+
 EXAMPLES = {
     "spacing_trailing_reference": (reference_sampling_graph(), {
         "1": "Reference model (exact denoiser)", "3": "Trailing spacing (paper Table 2)"}),
@@ -120,4 +145,7 @@ EXAMPLES = {
     "rescale_cfg_comparison": (rescale_cfg_graph(), {
         "3": "Rescale CFG (Algorithm 2)", "4": "positive: dark subset", "5": "negative: all",
         "7": "plain CFG 7.5", "8": "RescaleCFG 0.7, CFG 7.5"}),
+    "fix_sd2v_checkpoint": (fix_sd2v_checkpoint_graph(), {
+        "1": "Your SD 2.x-v checkpoint (v2-1_768-ema-pruned or a zsnr fine-tune)",
+        "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)", "4": "Rescale CFG (Algorithm 2)"}),
 }

@@ -1,0 +1,90 @@
+"""A small log-log line plot with Pillow (the host brings Pillow, not matplotlib): W1 against NFE,
+one panel per sampler, one line per configuration, the seed count's noise floor as a band."""
+from __future__ import annotations
+
+import math
+
+from PIL import Image, ImageDraw, ImageFont
+
+PANEL_W, PANEL_H, MARGIN = 330, 250, 44
+PALETTE = ["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#e377c2", "#1f77b4", "#17becf", "#2ca02c",
+           "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#843c39", "#7b4173", "#000000"]
+Y_RANGE = (0.02, 3.0)
+
+
+def _font(size: int):
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def _scale(value: float, low: float, high: float, start: float, end: float) -> float:
+    fraction = (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return start + fraction * (end - start)
+
+
+def _panel(draw, origin, sampler, lines, colours, x_range, floor, font):
+    left, top = origin[0] + MARGIN, origin[1] + 22
+    right, bottom = origin[0] + PANEL_W - 8, origin[1] + PANEL_H - 26
+
+    def x_of(nfe):
+        return _scale(nfe, *x_range, left, right)
+
+    def y_of(w1):
+        return _scale(min(max(w1, Y_RANGE[0]), Y_RANGE[1]), *Y_RANGE, bottom, top)
+
+    draw.text((left, origin[1] + 4), sampler, fill="black", font=font)
+    draw.rectangle([left, y_of(1.5 * floor["w1"]), right, bottom], fill="#eeeeee")
+    draw.line([left, y_of(floor["w1"]), right, y_of(floor["w1"])], fill="#999999", width=1)
+    draw.rectangle([left, top, right, bottom], outline="black")
+    for tick in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0):
+        y = y_of(tick)
+        draw.line([left - 3, y, left, y], fill="black")
+        draw.text((origin[0] + 4, y - 7), f"{tick:g}", fill="black", font=font)
+    for tick in (2, 5, 10, 25, 50, 100, 200):
+        if x_range[0] <= tick <= x_range[1]:
+            x = x_of(tick)
+            draw.line([x, bottom, x, bottom + 3], fill="black")
+            draw.text((x - 6, bottom + 5), str(tick), fill="black", font=font)
+    for config, points in lines.items():
+        finite = sorted((nfe, w1) for nfe, w1 in points if math.isfinite(w1) and nfe > 0)
+        xy = [(x_of(nfe), y_of(w1)) for nfe, w1 in finite]
+        if len(xy) > 1:
+            draw.line(xy, fill=colours[config], width=2)
+        for x, y in xy:
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=colours[config])
+
+
+def w1_against_nfe(result: dict, columns: int = 3) -> Image.Image:
+    """One panel per sampler: W1/std(data) against NFE (log-log) per configuration; grey band
+    below 1.5 x the floor (goal 1), a line at the mean floor."""
+    records = result["records"]
+    samplers = list(dict.fromkeys(record["sampler"] for record in records))
+    configs = list(dict.fromkeys(record["config"] for record in records))
+    colours = {config: PALETTE[index % len(PALETTE)] for index, config in enumerate(configs)}
+    nfes = [record["nfe"] for record in records if record["nfe"] > 0] or [1, 100]
+    x_range = (max(1, min(nfes) / 1.3), max(nfes) * 1.3)
+    rows = math.ceil(len(samplers) / columns)
+    legend_h = 18 * math.ceil(len(configs) / 3) + 40
+    image = Image.new("RGB", (columns * PANEL_W, rows * PANEL_H + legend_h), "white")
+    draw = ImageDraw.Draw(image)
+    font = _font(11)
+    for index, sampler in enumerate(samplers):
+        lines = {}
+        for record in records:
+            if record["sampler"] == sampler:
+                lines.setdefault(record["config"], []).append((record["nfe"], record["w1"]))
+        origin = ((index % columns) * PANEL_W, (index // columns) * PANEL_H)
+        _panel(draw, origin, sampler, lines, colours, x_range, result["floor"], font)
+    y = rows * PANEL_H + 6
+    draw.text((6, y), f"W1/std(data) against NFE; {result['seeds']} seeds, {result['size']}x{result['size']}; "
+                      f"grey line: noise floor {result['floor']['w1']:.3f}, band up to 1.5 x floor",
+              fill="black", font=_font(12))
+    for index, config in enumerate(configs):
+        x, row = 6 + (index % 3) * (columns * PANEL_W // 3), y + 22 + 18 * (index // 3)
+        draw.line([x, row + 7, x + 24, row + 7], fill=colours[config], width=3)
+        draw.text((x + 30, row), config, fill="black", font=font)
+    return image
