@@ -55,7 +55,8 @@ class TimestepSpacingScheduler(io.ComfyNode):
                 io.Int.Input("steps_offset", default=0, min=0, max=1000,
                              tooltip="Added to leading timesteps (diffusers' steps_offset; SD configs use 1)."),
             ],
-            outputs=[io.Sigmas.Output()],
+            outputs=[io.Sigmas.Output(tooltip="steps+1 sigmas, decreasing, ending at 0: connect to the sigmas "
+                                              "input of SamplerCustom / SamplerCustomAdvanced.")],
         )
 
     @classmethod

@@ -96,7 +96,8 @@ class ZeroTerminalSNR(io.ComfyNode):
                                "sampler; clamp_comfy: alphā_T = 4.9e-8 like ComfyUI's zsnr option; "
                                "clamp_diffusers: alphā_T = 2^-24 like diffusers' Euler/DPM/UniPC."),
             ],
-            outputs=[io.Model.Output()],
+            outputs=[io.Model.Output(tooltip="A patched clone whose last timestep has SNR 0; sample it "
+                                             "with trailing spacing.")],
         )
 
     @classmethod
@@ -137,7 +138,8 @@ class VPredictionAdapter(io.ComfyNode):
                                tooltip="What the checkpoint predicts: v_prediction (SD 2.x-v, NoobAI-XL "
                                "v-pred, zsnr fine-tunes) or epsilon."),
             ],
-            outputs=[io.Model.Output()],
+            outputs=[io.Model.Output(tooltip="A patched clone with the declared prediction over the same "
+                                             "(possibly rescaled) schedule.")],
         )
 
     @classmethod

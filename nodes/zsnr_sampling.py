@@ -29,6 +29,16 @@ WRAPPER_KEY = "zsnr_exact_first_step"
 FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
 
 
+def sentinel_sigma(sigmas: torch.Tensor) -> float:
+    """The finite sigma that stands for SNR 0 at the top of an exact table.
+
+    The host's own clamp value where it fits (SD-family schedules: 4518.76, so the host's
+    schedulers behave exactly as with its zsnr option); schedules whose second-to-last sigma is
+    already larger (DDPM linear: 15406) get twice that, keeping the table strictly increasing.
+    """
+    return max(SENTINEL_SIGMA, 2.0 * float(sigmas[-2]))
+
+
 class ZSNRSamplingMixin:
     """Discrete sampling over a float64 alphā table that may end at exactly 0.
 
@@ -47,8 +57,8 @@ class ZSNRSamplingMixin:
             if TERMINALS[terminal] > 0:
                 alphas_cumprod = clamp_terminal(alphas_cumprod, TERMINALS[terminal])
         self.zsnr_alphas_cumprod = alphas_cumprod
-        self.zsnr_terminal_sigma = SENTINEL_SIGMA if terminal == "exact" else None
         sigmas = sigma_from_alphas_cumprod(alphas_cumprod)
+        self.zsnr_terminal_sigma = sentinel_sigma(sigmas) if terminal == "exact" else None
         if self.zsnr_terminal_sigma is not None:
             sigmas = sigmas.clone()
             sigmas[-1] = self.zsnr_terminal_sigma

@@ -63,6 +63,8 @@ JOBS = [
         {"cfg_plain": "plain CFG 7.5 (positive dark, negative all)",
          "cfg_rescaled": "RescaleCFG phi 0.7, CFG 7.5"}, target_subset="dark"),
     Job("schedule_plot", {}, {}),
+    Job("spacing_trailing_reference", {"11": "spacing_trailing"},
+        {"spacing_trailing": "reference model trained zsnr, sampled without the patch (trailing, euler)"}),
 ]
 
 

@@ -130,6 +130,16 @@ def fix_sd2v_checkpoint_graph(ckpt_name: str = "v2-1_768-ema-pruned.safetensors"
     return graph
 
 
+def schedule_plot_graph(spacing: str = "trailing", steps: int = 10, y_axis: str = "log_snr") -> dict:
+    """The rescaled schedule against the original, with the chosen steps marked."""
+    return {
+        "1": dict(REFERENCE),
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "ZSNRSchedulePlot", "inputs": {
+            "model": ["2", 0], "spacing": spacing, "steps": steps, "y_axis": y_axis}},
+    }
+
+
 # Examples that need the user's own files; everything else runs as shipped (e2e tier, demo).
 NEEDS_USER_FILES = {"fix_sd2v_checkpoint": "needs your own SD 2.x-v checkpoint in models/checkpoints"}
 
@@ -145,6 +155,7 @@ EXAMPLES = {
     "rescale_cfg_comparison": (rescale_cfg_graph(), {
         "3": "Rescale CFG (Algorithm 2)", "4": "positive: dark subset", "5": "negative: all",
         "7": "plain CFG 7.5", "8": "RescaleCFG 0.7, CFG 7.5"}),
+    "schedule_plot": (schedule_plot_graph(), {"3": "Schedule plot: original vs zero terminal SNR"}),
     "fix_sd2v_checkpoint": (fix_sd2v_checkpoint_graph(), {
         "1": "Your SD 2.x-v checkpoint (v2-1_768-ema-pruned or a zsnr fine-tune)",
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)", "4": "Rescale CFG (Algorithm 2)"}),

@@ -148,7 +148,7 @@ def api_to_ui(prompt: dict, object_info: dict, titles: dict[str, str] | None = N
         row = rows.get(column, 0)
         rows[column] = row + 1
         ui_nodes.append({
-            "id": int(node_id), "type": node["class_type"], "pos": [40 + 360 * column, 40 + 300 * row],
+            "id": int(node_id), "type": node["class_type"], "pos": [40 + 380 * column, 40 + 420 * row],
             "size": [320, 60 + 26 * (len(widgets) + max(len(inputs), len(info["output"])))],
             "flags": {}, "order": order, "mode": 0, "inputs": inputs, "outputs": outputs_of[node_id],
             "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,

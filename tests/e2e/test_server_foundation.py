@@ -21,6 +21,8 @@ DOCUMENTED_INPUTS = {
     "ZSNRReferenceCondition": ["subset"],
     "ZeroTerminalSNR": ["model", "terminal"],
     "VPredictionAdapter": ["model", "prediction"],
+    "ZSNRRescaleCFG": ["model", "multiplier", "space", "terminal_step", "sigma_start", "sigma_end"],
+    "ZSNRSchedulePlot": ["model", "spacing", "steps", "y_axis", "sigmas"],
 }
 
 

@@ -166,3 +166,18 @@ def test_second_order_samplers_do_not_overshoot_from_snr_zero(host, sampler):
     if sampler == "heun":
         theirs = brightness_spread_ratio(ksample(host, host_zsnr_clamp(base), sampler, "simple", 10, seeds=64, size=64))
         assert theirs > 1.4, theirs
+
+
+@pytest.mark.parametrize("schedule", ["scaled_linear", "linear", "cosine"])
+def test_exact_table_is_strictly_increasing_for_every_family(host, schedule):
+    """DDPM linear's second-to-last rescaled sigma (≈ 15406) is above the host's clamp sigma, so
+    the sentinel must adapt; every spacing must then still produce valid sigmas."""
+    model = zero_snr(host, reference(host, schedule))
+    sigmas = sampling_of(model).sigmas
+    assert torch.all(sigmas[1:] > sigmas[:-1])
+    for spacing in ("trailing", "leading", "linspace", "sgm_uniform"):
+        out = host.node["TimestepSpacingScheduler"].execute(
+            model=model, spacing=spacing, steps=10, denoise=1.0, steps_offset=0).result[0]
+        assert torch.isfinite(out).all() and torch.all(out[1:] < out[:-1])
+    samples = ksample(host, model, "heun", "trailing", 4, seeds=2, size=16)
+    assert torch.isfinite(samples).all()

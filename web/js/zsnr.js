@@ -2,13 +2,13 @@
 // Timestep Spacing Scheduler and Schedule Plot nodes, refreshed as spacing / steps / denoise /
 // steps_offset change, without queueing a prompt. The numbers come from the pack's Python
 // (GET /zsnr/timesteps), never from a second implementation here. Errors stay in the widget.
-import { app } from "../../scripts/app.js";
-import { api } from "../../scripts/api.js";
+import { app } from "../../../scripts/app.js";
+import { api } from "../../../scripts/api.js";
 
 const PREVIEW_NODES = new Set(["TimestepSpacingScheduler", "ZSNRSchedulePlot"]);
 const WATCHED_WIDGETS = ["spacing", "steps", "denoise", "steps_offset"];
 const DEBOUNCE_MS = 200;
-const WIDGET_HEIGHT = 150;
+const WIDGET_HEIGHT = 140;
 const COLOURS = {
   background: "#1b1d21", frame: "#555", text: "#ddd", dim: "#999", curve: "#5b9bea",
   original: "#8a8a8a", marks: "#f0902a", snrZero: "#e0434f", error: "#ff7b7b",
@@ -86,7 +86,8 @@ function drawPreview(canvas, state) {
   ctx.font = "11px sans-serif";
   ctx.textBaseline = "top";
   const header = state.params
-    ? `${state.params.spacing} · ${state.params.steps} steps · ${state.params.schedule}${state.params.zsnr ? " + zsnr" : ""}`
+    ? `log-SNR · ${state.params.spacing} · ${state.params.steps} steps · ${state.params.schedule}` +
+      (state.params.zsnr ? " + zsnr" : "")
     : "";
   ctx.fillStyle = COLOURS.text;
   ctx.fillText(header, 6, 4);
@@ -101,7 +102,7 @@ function drawPreview(canvas, state) {
     ctx.fillText(state.status === "loading" ? "loading…" : "", 6, 20);
     return;
   }
-  const plot = { left: 30, top: 20, right: width - 8, bottom: height - 16 };
+  const plot = { left: 26, top: 20, right: width - 8, bottom: height - 16 };
   const curves = [answer.log_snr_curve, answer.original_log_snr_curve].filter(Boolean);
   const finite = curves.flat().concat(answer.log_snr).filter((v) => v !== null);
   let low = Math.min(...finite);
@@ -114,8 +115,12 @@ function drawPreview(canvas, state) {
   ctx.lineWidth = 1;
   ctx.strokeRect(plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top);
   ctx.fillStyle = COLOURS.dim;
-  ctx.fillText(`${Math.round(high)}`, 4, plot.top);
-  ctx.fillText("log-SNR", 4, plot.top + 12);
+  ctx.textAlign = "right";
+  ctx.fillText(`${Math.round(high)}`, plot.left - 3, plot.top);
+  ctx.textBaseline = "bottom";
+  ctx.fillText(`${Math.round(low)}`, plot.left - 3, plot.bottom);
+  ctx.textBaseline = "top";
+  ctx.textAlign = "left";
   ctx.fillText("t = 0", plot.left, plot.bottom + 3);
   ctx.textAlign = "right";
   ctx.fillText(`t = ${last}`, plot.right, plot.bottom + 3);
@@ -277,7 +282,15 @@ function attachPreview(node) {
     }
     return result;
   };
-  new ResizeObserver(redraw).observe(element);
+  const resizeObserver = new ResizeObserver(redraw);
+  resizeObserver.observe(element);
+  const onRemoved = node.onRemoved;
+  node.onRemoved = function (...args) {
+    if (timer !== null) clearTimeout(timer);
+    controller?.abort();
+    resizeObserver.disconnect();
+    return onRemoved?.apply(this, args);
+  };
   schedule();
 }
 
