@@ -71,7 +71,7 @@ def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> 
     return steps
 
 
-def score(samples, data_brightness, floor) -> dict:
+def score(samples, data_images, data_brightness, floor) -> dict:
     from zsnr_core.reference import metrics
     from zsnr_core.reference.datasets import mean_brightness
 
@@ -82,6 +82,7 @@ def score(samples, data_brightness, floor) -> dict:
         "w1": metrics.normalised_wasserstein1(brightness, data_brightness) if finite else float("nan"),
         "mean_error": float(brightness.mean() - data_brightness.mean()) / float(data_brightness.std(correction=0)),
         "nan_count": int((~samples.isfinite()).sum()),
+        "nn_rms": float(metrics.nearest_image_rms(samples.nan_to_num(0.0), data_images).median()),
         "at_floor": finite and metrics.normalised_wasserstein1(brightness, data_brightness) <= floor["w1_q95"],
     }
 
@@ -92,7 +93,8 @@ def run(args) -> dict:
     from zsnr_core.reference import metrics
     from zsnr_core.reference.datasets import mean_brightness, render_dataset
 
-    data_brightness = mean_brightness(render_dataset("brightness_ramp", args.size, args.size))
+    data_images = render_dataset("brightness_ramp", args.size, args.size)
+    data_brightness = mean_brightness(data_images)
     floor = metrics.noise_floor(data_brightness, args.seeds)
     models = {}
     records = []
@@ -110,10 +112,10 @@ def run(args) -> dict:
                 record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler, "steps": steps,
                           "nfe": nfe, "seeds": args.seeds, "size": args.size,
                           "seconds": round(time.perf_counter() - start, 2)}
-                record.update(score(samples, data_brightness, floor))
+                record.update(score(samples, data_images, data_brightness, floor))
                 records.append(record)
                 print(f"{config:<22} {sampler:<26} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
-                      f"W1={record['w1']:.3f} ({record['seconds']:.1f}s)", flush=True)
+                      f"W1={record['w1']:.3f} nn={record['nn_rms']:.3f} ({record['seconds']:.1f}s)", flush=True)
     return {"seeds": args.seeds, "size": args.size, "seed": args.seed, "floor": floor, "records": records,
             "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]), "kinds": MODEL_KINDS}
 

@@ -81,3 +81,18 @@ def noise_floor(data, count: int, draws: int = DEFAULT_FLOOR_DRAWS, seed: int = 
         "r_q025": float(torch.quantile(r, 0.025)),
         "r_q975": float(torch.quantile(r, 0.975)),
     }
+
+
+def nearest_image_rms(samples: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per sample, the root-mean-square pixel distance to its nearest image of `images` (float64 [B]).
+
+    The reference model memorises `images`, so an exact sampler returns one of them (distance 0);
+    a sampler that stops while the posterior still averages several images returns a blend of
+    them (a blurry image), whose distance grows with the blur. Brightness figures cannot see that.
+    """
+    rows = samples.reshape(samples.shape[0], -1).to(torch.float64)
+    data = images.reshape(images.shape[0], -1).to(torch.float64)
+    if rows.shape[1] != data.shape[1]:
+        raise ValueError(f"samples {list(samples.shape)} and images {list(images.shape)} differ in image shape")
+    squared = (rows * rows).sum(1, keepdim=True) + (data * data).sum(1) - 2 * rows @ data.T
+    return (squared.min(dim=1).values.clamp(min=0) / rows.shape[1]).sqrt()

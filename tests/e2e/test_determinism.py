@@ -135,6 +135,14 @@ def run_server(name: str, extra_args: tuple[str, ...], graphs: dict[str, dict]) 
         server.stop()
 
 
+def record(figures: dict) -> None:
+    """Merge figures into test_output/reliability/determinism.json (the README's table reads it)."""
+    path = TEST_OUTPUT / "reliability" / "determinism.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**current, **figures}, indent=2) + "\n")
+
+
 def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.view(torch.uint8), b.view(torch.uint8))
 
@@ -160,6 +168,7 @@ def test_same_workflow_and_seed_are_bit_identical_across_server_runs(two_runs):
         assert np.array_equal(pixels_1, pixels_2), f"output {node_id}: images differ between the two runs"
     print(f"\ndeterminism: {len(first)} outputs (3 samplers' latents and images, 1 plot) bit-identical across "
           f"two server processes, seed {SEED}")
+    record({"determinism": {"outputs": len(first), "server_runs": 2, "seed": SEED, "bit_identical": True}})
 
 
 def test_unpatched_branch_is_untouched_by_the_patched_one(two_runs):
@@ -171,4 +180,6 @@ def test_unpatched_branch_is_untouched_by_the_patched_one(two_runs):
         assert np.array_equal(pixels, plain_pixels)
         # the patch must matter, or the comparison above could not fail
         assert not torch.equal(runs[label]["61"][0], latent), f"{label}: the patched branch equals the unpatched"
-    print(json.dumps({"isolation": "unpatched branch bit-identical with and without the patched branch, both orders"}))
+    print("\nisolation: the unpatched branch is bit-identical with the patched branch run before it, after it, "
+          "and without it")
+    record({"isolation": {"orders": ["patched_first", "unpatched_first"], "bit_identical": True}})

@@ -59,3 +59,13 @@ def test_bad_inputs_are_refused():
         metrics.wasserstein1(torch.tensor([1.0]), good)
     with pytest.raises(ValueError, match="'count' = 1"):
         metrics.noise_floor(good, 1)
+
+
+def test_nearest_image_rms_is_zero_on_memorised_images_and_measures_blends():
+    generator = torch.Generator().manual_seed(4)
+    images = torch.rand(5, 3, 4, 4, generator=generator, dtype=torch.float64) * 2 - 1
+    assert torch.allclose(metrics.nearest_image_rms(images[[3, 0]], images), torch.zeros(2, dtype=torch.float64), atol=1e-6)
+    # a sample at distance 0.1 from image 2 in every pixel, and far from the others
+    shifted = images[2:3] + 0.1
+    brute = min(float(((shifted - image) ** 2).mean().sqrt()) for image in images)
+    assert metrics.nearest_image_rms(shifted, images).item() == pytest.approx(brute, rel=1e-9)
