@@ -71,3 +71,18 @@ def require_model(node_id: str, input_name: str, model):
         shown = model if model is None or isinstance(model, (str, int, float)) else type(model).__name__
         raise node_error(node_id, input_name, shown, "a MODEL: link the input to a model loader's MODEL output")
     return model
+
+
+def check_sigmas(node_id: str, input_name: str, sigmas) -> None:
+    """At run time: SIGMAS must be a non-empty 1-D tensor of finite, non-negative, strictly
+    decreasing values (what every host scheduler returns; FlipSigmas output is not)."""
+    import torch
+
+    if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1 or sigmas.numel() == 0:
+        shown = type(sigmas).__name__ if not isinstance(sigmas, torch.Tensor) else f"a tensor of shape {list(sigmas.shape)}"
+        raise node_error(node_id, input_name, shown, "a non-empty 1-D SIGMAS tensor from a scheduler node")
+    values = sigmas.detach().double().cpu()
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise node_error(node_id, input_name, values.tolist(), "finite, non-negative sigmas")
+    if values.numel() > 1 and not bool((values[1:] < values[:-1]).all()):
+        raise node_error(node_id, input_name, values.tolist(), "strictly decreasing sigmas (noisy to clean)")

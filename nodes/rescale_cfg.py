@@ -16,7 +16,7 @@ import torch
 from comfy_api.latest import io
 
 from ..samplers.guidance import SPACES, flow_pair, rescaled_cfg_x0_change, unguided_x0_change, vp_pair
-from .errors import check_choice, node_error
+from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
 
 LOG = logging.getLogger("zsnr")
 NODE_ID = "ZSNRRescaleCFG"
@@ -163,14 +163,19 @@ class ZSNRRescaleCFG(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, space=None, terminal_step=None):
-        checked = check_choice(NODE_ID, "space", space, SPACE_CHOICES)
-        return checked if checked is not True else check_choice(NODE_ID, "terminal_step", terminal_step,
-                                                                TERMINAL_STEPS)
+    def validate_inputs(cls, model=None, multiplier=None, space=None, terminal_step=None, sigma_start=None,
+                        sigma_end=None):
+        return first_problem(
+            check_link(NODE_ID, "model", model, "MODEL"),
+            check_choice(NODE_ID, "space", space, SPACE_CHOICES),
+            check_choice(NODE_ID, "terminal_step", terminal_step, TERMINAL_STEPS),
+            check_numbers(cls.define_schema(), multiplier=multiplier, sigma_start=sigma_start, sigma_end=sigma_end),
+        )
 
     @classmethod
     def execute(cls, model, multiplier=0.7, space="auto", terminal_step="guided", sigma_start=None,
                 sigma_end=None) -> io.NodeOutput:
+        require_model(NODE_ID, "model", model)
         sigma_start = SIGMA_UNBOUNDED if sigma_start is None else sigma_start
         sigma_end = 0.0 if sigma_end is None else sigma_end
         _check_inputs(multiplier, space, terminal_step, sigma_start, sigma_end)

@@ -14,7 +14,15 @@ from PIL import Image, ImageDraw, ImageFont
 from ..schedules.conversions import alphas_cumprod_from_sigma
 from ..schedules.plot_data import Y_AXES, PlotData, build_plot_data, selected_timesteps, timesteps_from_sigmas
 from ..schedules.spacing import SPACINGS
-from .errors import check_choice, node_error
+from .errors import (
+    check_choice,
+    check_link,
+    check_numbers,
+    check_sigmas,
+    first_problem,
+    node_error,
+    require_model,
+)
 from .zero_snr import FlowModel, model_schedule
 
 NODE_ID = "ZSNRSchedulePlot"
@@ -209,18 +217,25 @@ class ZSNRSchedulePlot(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, spacing=None, y_axis=None):
-        checked = check_choice(NODE_ID, "spacing", spacing, SPACINGS)
-        return checked if checked is not True else check_choice(NODE_ID, "y_axis", y_axis, Y_AXES)
+    def validate_inputs(cls, model=None, spacing=None, steps=None, y_axis=None, sigmas=None):
+        return first_problem(
+            check_link(NODE_ID, "model", model, "MODEL"),
+            check_link(NODE_ID, "sigmas", sigmas, "SIGMAS"),
+            check_choice(NODE_ID, "spacing", spacing, SPACINGS),
+            check_choice(NODE_ID, "y_axis", y_axis, Y_AXES),
+            check_numbers(cls.define_schema(), steps=steps),
+        )
 
     @classmethod
     def execute(cls, model, spacing="trailing", steps=20, y_axis="log_snr", sigmas=None) -> io.NodeOutput:
         for name, value, allowed in (("spacing", spacing, SPACINGS), ("y_axis", y_axis, Y_AXES)):
             if value not in allowed:
                 raise node_error(NODE_ID, name, value, " | ".join(allowed))
+        require_model(NODE_ID, "model", model)
         current, original, table = model_schedules(model)
         try:
             if sigmas is not None:
+                check_sigmas(NODE_ID, "sigmas", sigmas)
                 marked = timesteps_from_sigmas(sigmas, table)
                 source = f"{len(marked)} steps from the SIGMAS input"
             else:
