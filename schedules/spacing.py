@@ -4,7 +4,7 @@ Timesteps are 0-indexed (the paper's t minus 1) and descending, as diffusers' DD
 ComfyUI's samplers use them. The integer spacings reproduce DDIMScheduler.set_timesteps bit for
 bit, including numpy's round-half-even, so a sampler here starts where diffusers starts.
 logsnr_uniform (ours, not in the paper) starts at the terminal timestep like trailing and spaces
-the rest uniformly in log-SNR over the model's own table (benchmarks/README.md for why).
+the rest uniformly in log-SNR of the SD family's rescaled schedule (benchmarks/README.md: why).
 """
 
 from __future__ import annotations
@@ -91,15 +91,15 @@ def sgm_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
 
 
 def sd_zero_snr_sigma_table(num_train_timesteps: int = 1000) -> torch.Tensor:
-    """sigma per timestep of the SD family's schedule (scaled_linear) rescaled to zero terminal SNR
-    (Algorithm 1): the schedule logsnr_uniform is chosen on when no model table is given. The top
-    entry is inf (alphā_T = 0)."""
+    """sigma per timestep of the SD family's schedule (scaled_linear, shared by SD 1.x, 2.x and XL)
+    rescaled to zero terminal SNR (Algorithm 1); the top entry is inf (alphā_T = 0)."""
     betas = make_betas("scaled_linear", num_train_timesteps)
     return sigma_from_alphas_cumprod(rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod_from_betas(betas)))
 
 
-def logsnr_uniform_timesteps(steps: int, sigma_table: torch.Tensor) -> torch.Tensor:
-    """The terminal timestep T-1, then S-1 timesteps uniform in log-SNR from T-2 down to 0.
+def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
+    """The terminal timestep T-1, then S-1 timesteps uniform in log-SNR from T-2 down to 0, on the
+    SD family's zero-terminal-SNR schedule (sd_zero_snr_sigma_table).
 
     Why: with zero terminal SNR the first step starts at SNR 0, where the model can only predict
     the data mean (paper §5.2) and ZeroTerminalSNR takes that step exactly; what decides brightness
@@ -107,40 +107,37 @@ def logsnr_uniform_timesteps(steps: int, sigma_table: torch.Tensor) -> torch.Ten
     sigma that grows with the pixel count). trailing spends one step there, leaving DDIM/Euler
     grey at <= 25 steps; spacing uniformly in log-SNR = -2 log sigma over the whole finite trained
     range gives every factor of sigma the same number of steps, whatever the resolution. No
-    timestep falls between T-2 and T-1, where interpolating the log-SNR of alphā_T = 0 would mean
-    SNR 0 again. Fractional timesteps are found by inverting the table's log-sigma interpolation
-    (sigmas_at_timesteps), so the sigmas are exactly log-uniform.
+    timestep falls between T-2 and T-1, where interpolating towards alphā_T = 0 means SNR 0 again.
+
+    Like the Table 2 rules this is a rule over timesteps, the same for every model: on an SD-family
+    model with ZeroTerminalSNR (or the host's zsnr) the sigmas are exactly log-uniform; on the
+    original schedule the first step (T-1 to T-2) is a short one. The fractional timesteps invert
+    the log-sigma interpolation of sigmas_at_timesteps.
     """
-    table = torch.as_tensor(sigma_table, dtype=torch.float64)
-    last = table.numel() - 1
-    terminal = torch.full((1,), float(last), dtype=torch.float64)
-    if steps == 1 or last == 0:
+    terminal = torch.full((1,), float(num_train_timesteps - 1), dtype=torch.float64)
+    if steps == 1:
         return terminal
-    log_sigma = table[:last].log()  # t = 0 .. T-2: finite and increasing
+    last = num_train_timesteps - 1
+    log_sigma = sd_zero_snr_sigma_table(num_train_timesteps)[:last].log()  # t = 0 .. T-2, finite
     targets = torch.linspace(float(log_sigma[-1]), float(log_sigma[0]), steps - 1, dtype=torch.float64)
     if last == 1:
-        finite = torch.zeros_like(targets)
-    else:
-        upper = torch.searchsorted(log_sigma, targets).clamp(1, last - 1)
-        lower = upper - 1
-        finite = lower + (targets - log_sigma[lower]) / (log_sigma[upper] - log_sigma[lower])
-        finite = finite.clamp(0, last - 1)
-        finite[0] = last - 1  # both ends exactly, whatever the rounding of the logs
-        if finite.numel() > 1:
-            finite[-1] = 0
+        return torch.cat([terminal, torch.zeros(1, dtype=torch.float64)])
+    upper = torch.searchsorted(log_sigma, targets).clamp(1, last - 1)
+    lower = upper - 1
+    finite = (lower + (targets - log_sigma[lower]) / (log_sigma[upper] - log_sigma[lower])).clamp(0, last - 1)
+    finite[0] = last - 1  # both ends exactly, whatever the rounding of the logs
+    if finite.numel() > 1:
+        finite[-1] = 0
     return torch.cat([terminal, finite])
 
 
 def select_timesteps(
-    spacing: str, steps: int, num_train_timesteps: int = 1000, steps_offset: int = 0,
-    sigma_table: torch.Tensor | None = None,
+    spacing: str, steps: int, num_train_timesteps: int = 1000, steps_offset: int = 0
 ) -> torch.Tensor:
     """S descending 0-indexed timesteps (float64) for a spacing rule of paper Table 2 (or
-    logsnr_uniform).
+    logsnr_uniform, ours).
 
     steps_offset only affects leading, as in diffusers (where the other spacings ignore it).
-    sigma_table only affects logsnr_uniform, which is chosen on the model's own schedule; without
-    one it uses sd_zero_snr_sigma_table(num_train_timesteps), the SD family's rescaled schedule.
     """
     _check_spacing(spacing)
     total = _count("num_train_timesteps", num_train_timesteps, 1)
@@ -157,11 +154,7 @@ def select_timesteps(
     if spacing == "linspace":
         return linspace_timesteps(steps, total)
     if spacing == "logsnr_uniform":
-        if sigma_table is None:
-            sigma_table = sd_zero_snr_sigma_table(total)
-        elif len(sigma_table) != total:
-            raise ValueError(f"input 'sigma_table' has {len(sigma_table)} entries for {total} training timesteps")
-        return logsnr_uniform_timesteps(steps, sigma_table)
+        return logsnr_uniform_timesteps(steps, total)
     return sgm_uniform_timesteps(steps, total)
 
 
@@ -236,7 +229,7 @@ def spacing_sigmas(
             f"input 'denoise' = {denoise} is not allowed with {steps} steps: the full schedule would need "
             f"{total_steps} steps, more than the {table.numel()} training timesteps"
         )
-    timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset, sigma_table=table)
+    timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset)
     sigmas = torch.cat(
         [sigmas_at_timesteps(timesteps, table), torch.zeros(1, dtype=torch.float64, device=table.device)]
     )

@@ -34,53 +34,52 @@ def reference_sampling_graph(spacing: str = "trailing", steps: int = 20, sampler
     return _decode_and_save(graph, ["8", 0], prefix, 9)
 
 
+def _ksampler(model: str, positive: str, negative: str, latent: str, scheduler: str, steps: int,
+              sampler: str = "euler", cfg: float = 1.0, seed: int = 0) -> dict:
+    return {"class_type": "KSampler", "inputs": {
+        "model": [model, 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
+        "scheduler": scheduler, "positive": [positive, 0], "negative": [negative, 0],
+        "latent_image": [latent, 0], "denoise": 1.0}}
+
+
+def _stock_ksampler_graph(model_nodes: dict, model: str, scheduler: str, steps: int, sampler: str,
+                          batch: int, size: int, seed: int, prefix: str) -> dict:
+    """model_nodes → stock KSampler (cfg 1, condition "all") → pixel-space decode → SaveImage (node 9)."""
+    graph = {
+        **model_nodes,
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
+        "6": _ksampler(model, "4", "4", "5", scheduler, steps, sampler, seed=seed),
+    }
+    return _decode_and_save(graph, ["6", 0], prefix, 7)
+
+
 def ztsnr_vpred_trailing_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
                                seed: int = 0, prefix: str = "zsnr/ztsnr_vpred_trailing") -> dict:
     """The paper's fix with the stock KSampler: ZeroTerminalSNR (exact) + v prediction + trailing."""
-    graph = {
+    return _stock_ksampler_graph({
         "1": dict(REFERENCE),
         "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
         "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
-        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
-        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
-        "6": {"class_type": "KSampler", "inputs": {
-            "model": ["3", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
-            "scheduler": "trailing", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
-            "denoise": 1.0}},
-    }
-    return _decode_and_save(graph, ["6", 0], prefix, 7)
+    }, "3", "trailing", steps, sampler, batch, size, seed, prefix)
 
 
 def flawed_sd_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
                     seed: int = 0, prefix: str = "zsnr/flawed") -> dict:
-    """The paper's flawed default: SD schedule, epsilon prediction, leading spacing (ddim_uniform-like)."""
-    graph = {
+    """The paper's flawed default: SD schedule, epsilon prediction, leading spacing."""
+    return _stock_ksampler_graph({
         "1": {"class_type": "ZSNRReferenceModel", "inputs": {
             "dataset": "brightness_ramp", "trained_schedule": "scaled_linear", "prediction": "epsilon"}},
-        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
-        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
-        "6": {"class_type": "KSampler", "inputs": {
-            "model": ["1", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
-            "scheduler": "leading", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
-            "denoise": 1.0}},
-    }
-    return _decode_and_save(graph, ["6", 0], prefix, 7)
+    }, "1", "leading", steps, sampler, batch, size, seed, prefix)
 
 
 def host_zsnr_clamp_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
                           seed: int = 0, prefix: str = "zsnr/host_zsnr_clamp") -> dict:
     """The host's own fix for comparison: ModelSamplingDiscrete(v_prediction, zsnr) + its `simple` scheduler."""
-    graph = {
+    return _stock_ksampler_graph({
         "1": dict(REFERENCE),
         "2": {"class_type": "ModelSamplingDiscrete", "inputs": {"model": ["1", 0], "sampling": "v_prediction", "zsnr": True}},
-        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
-        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
-        "6": {"class_type": "KSampler", "inputs": {
-            "model": ["2", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": sampler,
-            "scheduler": "simple", "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0],
-            "denoise": 1.0}},
-    }
-    return _decode_and_save(graph, ["6", 0], prefix, 7)
+    }, "2", "simple", steps, sampler, batch, size, seed, prefix)
 
 
 def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25, batch: int = 16,
@@ -95,14 +94,8 @@ def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25
         "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "dark"}},
         "5": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
         "6": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": size, "height": size, "batch_size": batch}},
-        "7": {"class_type": "KSampler", "inputs": {
-            "model": ["2", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": "euler",
-            "scheduler": "trailing", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0],
-            "denoise": 1.0}},
-        "8": {"class_type": "KSampler", "inputs": {
-            "model": ["3", 0], "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": "euler",
-            "scheduler": "trailing", "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["6", 0],
-            "denoise": 1.0}},
+        "7": _ksampler("2", "4", "5", "6", "trailing", steps, cfg=cfg, seed=seed),
+        "8": _ksampler("3", "4", "5", "6", "trailing", steps, cfg=cfg, seed=seed),
     }
     _decode_and_save(graph, ["7", 0], prefix + "_plain", 9)
     return _decode_and_save(graph, ["8", 0], prefix + "_rescaled", 12)
