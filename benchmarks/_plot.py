@@ -80,7 +80,7 @@ def w1_against_nfe(result: dict, columns: int = 3) -> Image.Image:
         origin = ((index % columns) * PANEL_W, (index // columns) * PANEL_H)
         _panel(draw, origin, sampler, lines, colours, x_range, result["floor"], font)
     y = rows * PANEL_H + 6
-    draw.text((6, y), f"W1/std(data) against NFE; {result['seeds']} seeds, {result['size']}x{result['size']}; "
+    draw.text((6, y), f"W1/std(data) against NFE; {result.get('batches', 1)} x {result['seeds']} seeds, {result['size']}x{result['size']}; "
                       f"grey line: noise floor {result['floor']['w1']:.3f}, band up to 1.5 x floor",
               fill="black", font=_font(12))
     for index, config in enumerate(configs):

@@ -11,7 +11,7 @@ where brightness is decided; they are not figures for trained checkpoints.
   floor = mean W1 of a perfect sampler with the same seed count (uniform draws from the data)
 
 Run from the repository root (see benchmarks/README.md):
-  .venv/bin/python benchmarks/quality_per_nfe.py                 # the issue's matrix, 256 seeds
+  .venv/bin/python benchmarks/quality_per_nfe.py                 # the issue's matrix, 4 x 256 seeds
   .venv/bin/python benchmarks/quality_per_nfe.py --quick         # 64 seeds, a few configurations
   .venv/bin/python benchmarks/quality_per_nfe.py --nfe 25 --samplers all --configs ours/karras
 """
@@ -45,6 +45,18 @@ DEFAULT_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "dpmpp_2m_sd
 QUICK_SAMPLERS = ("euler", "heun", "dpmpp_2m")
 QUICK_CONFIGS = ("flawed_sd/leading", "host_zsnr/simple", "host_zsnr/karras", "ours/trailing", "ours/logsnr_uniform")
 STEP_COUNTS = (5, 10, 25, 50)
+ADAPTIVE_SAMPLERS = ("dpm_adaptive",)
+# At cfg 1 on the CPU these run the same computation as the sampler named second (the _gpu
+# variants differ only in where the Brownian tree lives; cfg_pp only changes guided steps);
+# a full-list run at 64 seeds gave bit-identical r and W1 for each pair. "--samplers distinct"
+# leaves them out.
+ALIASES = {
+    "euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral", "dpmpp_2m_cfg_pp": "dpmpp_2m",
+    "res_multistep_cfg_pp": "res_multistep", "res_multistep_ancestral_cfg_pp": "res_multistep_ancestral",
+    "gradient_estimation_cfg_pp": "gradient_estimation", "dpmpp_sde_gpu": "dpmpp_sde",
+    "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_2m_sde_heun_gpu": "dpmpp_2m_sde_heun", "dpmpp_3m_sde_gpu": "dpmpp_3m_sde",
+}
+GOAL_R = (0.85, 1.15)  # goal (1): r in this range and W1 <= 1.5 x floor
 DEFAULT_OUTPUT = _host.RESULTS / "quality_per_nfe.json"
 
 
@@ -59,7 +71,11 @@ def build_model(host, kind: str):
 
 def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> int:
     """The most steps whose NFE fits `budget`, found by dry runs on one tiny 8x8 sample (NFE
-    depends on the sampler and step count, not on the image size)."""
+    depends on the sampler and step count, not on the image size). dpm_adaptive chooses its own
+    steps between the schedule's first sigma and its last non-zero one: it gets `budget` steps
+    and its NFE is whatever it measures."""
+    if sampler in ADAPTIVE_SAMPLERS:
+        return budget
     def nfe(steps):
         return _host.ksample(host, model, sampler, scheduler, steps, seeds=1, size=8)[1]
 
@@ -71,23 +87,29 @@ def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> 
     return steps
 
 
-def score(samples, data_images, data_brightness, floor) -> dict:
+def score(samples, batches: int, data_images, data_brightness, floor) -> dict:
+    """r on all samples; W1 per batch of seeds, averaged (compared with the floor of that mean)."""
     from zsnr_core.reference import metrics
     from zsnr_core.reference.datasets import mean_brightness
 
     finite = bool(samples.isfinite().all())
     brightness = mean_brightness(samples.nan_to_num(0.0))
+    w1s = [metrics.normalised_wasserstein1(part, data_brightness) for part in brightness.chunk(batches)]
+    w1 = sum(w1s) / len(w1s) if finite else float("nan")
+    r = metrics.spread_ratio(brightness, data_brightness) if finite else float("nan")
     return {
-        "r": metrics.spread_ratio(brightness, data_brightness) if finite else float("nan"),
-        "w1": metrics.normalised_wasserstein1(brightness, data_brightness) if finite else float("nan"),
+        "r": r, "w1": w1, "w1_batches": [round(value, 4) for value in w1s],
         "mean_error": float(brightness.mean() - data_brightness.mean()) / float(data_brightness.std(correction=0)),
         "nan_count": int((~samples.isfinite()).sum()),
         "nn_rms": float(metrics.nearest_image_rms(samples.nan_to_num(0.0), data_images).median()),
-        "at_floor": finite and metrics.normalised_wasserstein1(brightness, data_brightness) <= floor["w1_q95"],
+        "at_floor": finite and w1 <= floor["w1_q95"],
+        "goal_1": finite and GOAL_R[0] <= r <= GOAL_R[1] and w1 <= 1.5 * floor["w1"],
     }
 
 
-def run(args) -> dict:
+def run(args, save=None) -> dict:
+    """Sample every configuration; `save(result)` is called after each record, so a run stopped
+    part-way keeps what it measured."""
     host = _host.load_host()
     _install_pure_namespace()
     from zsnr_core.reference import metrics
@@ -95,7 +117,7 @@ def run(args) -> dict:
 
     data_images = render_dataset("brightness_ramp", args.size, args.size)
     data_brightness = mean_brightness(data_images)
-    floor = metrics.noise_floor(data_brightness, args.seeds)
+    floor = metrics.noise_floor(data_brightness, args.seeds, groups=args.batches)
     models = {}
     records = []
     for config in args.configs:
@@ -107,17 +129,24 @@ def run(args) -> dict:
                            if args.nfe else args.steps)
             for steps in step_counts:
                 start = time.perf_counter()
-                samples, nfe = _host.ksample(host, models[kind], sampler, scheduler, steps, args.seeds, args.size,
-                                             seed=args.seed)
+                samples, nfe = _host.ksample(host, models[kind], sampler, scheduler, steps,
+                                             args.seeds * args.batches, args.size, seed=args.seed)
                 record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler, "steps": steps,
-                          "nfe": nfe, "seeds": args.seeds, "size": args.size,
+                          "nfe": nfe, "seeds": args.seeds, "batches": args.batches, "size": args.size,
                           "seconds": round(time.perf_counter() - start, 2)}
-                record.update(score(samples, data_images, data_brightness, floor))
+                record.update(score(samples, args.batches, data_images, data_brightness, floor))
                 records.append(record)
                 print(f"{config:<22} {sampler:<26} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
                       f"W1={record['w1']:.3f} nn={record['nn_rms']:.3f} ({record['seconds']:.1f}s)", flush=True)
-    return {"seeds": args.seeds, "size": args.size, "seed": args.seed, "floor": floor, "records": records,
-            "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]), "kinds": MODEL_KINDS}
+                if save:
+                    save(summary(args, floor, records))
+    return summary(args, floor, records)
+
+
+def summary(args, floor, records) -> dict:
+    return {"seeds": args.seeds, "batches": args.batches, "size": args.size, "seed": args.seed, "floor": floor,
+            "records": list(records), "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]),
+            "kinds": MODEL_KINDS}
 
 
 def _install_pure_namespace() -> None:
@@ -132,8 +161,13 @@ def _install_pure_namespace() -> None:
 
 def merge(previous: dict | None, current: dict) -> dict:
     """Records of `current` replace those of `previous` with the same config, sampler, steps."""
-    if not previous or (previous["seeds"], previous["size"]) != (current["seeds"], current["size"]):
+    same = ("seeds", "batches", "size", "seed")
+    if not previous:
         return current
+    if any(previous.get(key) != current.get(key) for key in same):
+        raise SystemExit(f"--merge: the existing results were sampled with "
+                         f"{ {key: previous.get(key) for key in same} }, this run with "
+                         f"{ {key: current.get(key) for key in same} }; use another --output")
     key = lambda record: (record["config"], record["sampler"], record["steps"])  # noqa: E731
     fresh = {key(record) for record in current["records"]}
     kept = [record for record in previous["records"] if key(record) not in fresh]
@@ -146,30 +180,38 @@ def table(result: dict) -> str:
     floor = result["floor"]
     records = result["records"]
     steps = sorted({record["steps"] for record in records})
-    lines = [f"seeds {result['seeds']}, {result['size']}x{result['size']}; W1 floor {floor['w1']:.3f} "
-             f"(95 % of perfect samplers below {floor['w1_q95']:.3f}); r sampling error ±{floor['r_std']:.3f}; "
-             "cells: r / W1 (NFE), * = W1 at the floor",
+    lines = [f"{result['batches']} batches of {result['seeds']} seeds, {result['size']}x{result['size']}; "
+             f"W1 = mean over the batches; floor {floor['w1']:.3f} (95 % of perfect samplers below "
+             f"{floor['w1_q95']:.3f}); r sampling error ±{floor['r_std']:.3f}; cells: r / W1 (NFE); "
+             "* W1 at the floor, + goal (1): r in [0.85, 1.15] and W1 <= 1.5 x floor",
              "", "| configuration | sampler | " + " | ".join(f"S={s}" for s in steps) + " |",
              "|---|---|" + "---|" * len(steps)]
     rows = {}
     for record in records:
         rows.setdefault((record["config"], record["sampler"]), {})[record["steps"]] = record
     for (config, sampler), cells in rows.items():
-        text = [f"{c['r']:.2f} / {c['w1']:.3f}{'*' if c['at_floor'] else ''} ({c['nfe']})" if c else ""
+        text = [f"{c['r']:.2f} / {c['w1']:.3f}{_mark(c)} ({c['nfe']})" if c else ""
                 for c in (cells.get(s) for s in steps)]
         lines.append(f"| {config} | {sampler} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 
 
+def _mark(record) -> str:
+    return "*" if record["at_floor"] else "+" if record.get("goal_1") else ""
+
+
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=256, help="images per configuration (one batch)")
-    parser.add_argument("--quick", action="store_true", help="64 seeds, S 10 and 25, a few configurations")
+    parser.add_argument("--seeds", type=int, default=256, help="seeds per batch (W1 is computed per batch)")
+    parser.add_argument("--batches", type=int, default=4, help="batches of --seeds, sampled in one call; W1 is "
+                        "their mean (one batch of 256 has a W1 spread of 0.03-0.13 even for a perfect sampler)")
+    parser.add_argument("--quick", action="store_true", help="1 batch of 64 seeds, S 10 and 25, a few configurations")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
     parser.add_argument("--seed", type=int, default=0, help="KSampler seed of the batch")
     parser.add_argument("--steps", default=",".join(map(str, STEP_COUNTS)), help="comma-separated step counts")
     parser.add_argument("--nfe", default="", help="comma-separated NFE budgets: per sampler, the most steps that fit")
-    parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS), help="comma list, or 'all' (host list)")
+    parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS),
+                        help="comma list, 'all' (the host's list) or 'distinct' (all but ALIASES)")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of kind/scheduler")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON path (PNG next to it)")
     parser.add_argument("--merge", action="store_true", help="add to an existing JSON of the same seeds and size")
@@ -177,6 +219,7 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds = 64 if args.seeds == 256 else args.seeds
+        args.batches = 1
         args.steps = "10,25"
         args.samplers = args.samplers if args.samplers != ",".join(DEFAULT_SAMPLERS) else ",".join(QUICK_SAMPLERS)
         args.configs = args.configs if args.configs != ",".join(CONFIGS) else ",".join(QUICK_CONFIGS)
@@ -195,16 +238,21 @@ def main(argv=None) -> None:
     if args.report:
         result = json.loads(args.output.read_text())
     else:
-        if args.samplers == ["all"]:
+        if args.samplers in (["all"], ["distinct"]):
             _host.load_host()
             import comfy.samplers
 
-            args.samplers = list(comfy.samplers.SAMPLER_NAMES)
-        result = run(args)
-        if args.merge and args.output.exists():
-            result = merge(json.loads(args.output.read_text()), result)
+            args.samplers = [name for name in comfy.samplers.SAMPLER_NAMES
+                             if args.samplers == ["all"] or name not in ALIASES]
+        previous = json.loads(args.output.read_text()) if args.merge and args.output.exists() else None
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=1))
+
+        def save(partial):
+            merged = merge(previous, partial)
+            args.output.write_text(json.dumps(merged, indent=1))
+            return merged
+
+        result = save(run(args, save))
     print(table(result))
     png = args.output.with_suffix(".png")
     _plot.w1_against_nfe(result).save(png)

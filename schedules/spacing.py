@@ -109,10 +109,12 @@ def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tens
     range gives every factor of sigma the same number of steps, whatever the resolution. No
     timestep falls between T-2 and T-1, where interpolating towards alphā_T = 0 means SNR 0 again.
 
-    Like the Table 2 rules this is a rule over timesteps, the same for every model: on an SD-family
-    model with ZeroTerminalSNR (or the host's zsnr) the sigmas are exactly log-uniform; on the
-    original schedule the first step (T-1 to T-2) is a short one. The fractional timesteps invert
-    the log-sigma interpolation of sigmas_at_timesteps.
+    Like the Table 2 rules this is a rule over integer timesteps, the same for every model (on
+    the original SD schedule the first step, T-1 to T-2, is a short one). Integer, because the
+    host evaluates the network at the nearest training timestep (0.3.75's
+    ModelSamplingDiscrete.timestep rounds): a fractional one would give the network another noise
+    level than the sampler's sigma. Each is the nearest integer to the exact log-uniform point;
+    where those points lie closer than one timestep (near T-1 for large S), consecutive timesteps.
     """
     terminal = torch.full((1,), float(num_train_timesteps - 1), dtype=torch.float64)
     if steps == 1:
@@ -124,11 +126,20 @@ def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tens
         return torch.cat([terminal, torch.zeros(1, dtype=torch.float64)])
     upper = torch.searchsorted(log_sigma, targets).clamp(1, last - 1)
     lower = upper - 1
-    finite = (lower + (targets - log_sigma[lower]) / (log_sigma[upper] - log_sigma[lower])).clamp(0, last - 1)
-    finite[0] = last - 1  # both ends exactly, whatever the rounding of the logs
-    if finite.numel() > 1:
-        finite[-1] = 0
-    return torch.cat([terminal, finite])
+    exact = lower + (targets - log_sigma[lower]) / (log_sigma[upper] - log_sigma[lower])
+    return torch.cat([terminal, _strictly_decreasing_integers(exact)])
+
+
+def _strictly_decreasing_integers(points: torch.Tensor) -> torch.Tensor:
+    """Round n descending points to integers, each at least one below the previous and at least
+    as high as the number of points still to come (so all n fit above 0)."""
+    rounded = torch.round(points).tolist()
+    count = len(rounded)
+    chosen = []
+    for index, value in enumerate(rounded):
+        ceiling = chosen[-1] - 1 if chosen else value
+        chosen.append(max(min(value, ceiling), count - 1 - index))
+    return torch.tensor(chosen, dtype=torch.float64)
 
 
 def select_timesteps(

@@ -51,6 +51,16 @@ def test_noise_floor_shrinks_as_one_over_root_count():
     assert metrics.noise_floor(data, 64, draws=200, seed=3) == metrics.noise_floor(data, 64, draws=200, seed=3)
 
 
+def test_noise_floor_of_a_mean_over_groups_keeps_the_mean_and_narrows():
+    # averaging the W1 of 4 independent batches leaves its expectation alone and shrinks its
+    # spread (so its 95th percentile moves towards the mean); r then uses all 4 x 64 values
+    data = torch.linspace(-0.9, 0.9, 200, dtype=torch.float64)
+    single, grouped = metrics.noise_floor(data, 64, draws=1000), metrics.noise_floor(data, 64, draws=1000, groups=4)
+    assert grouped["w1"] == pytest.approx(single["w1"], rel=0.05)
+    assert grouped["w1_q95"] - grouped["w1"] < 0.7 * (single["w1_q95"] - single["w1"])
+    assert grouped["r_std"] == pytest.approx(single["r_std"] / 2, rel=0.15)  # 4x the values: CLT
+
+
 def test_bad_inputs_are_refused():
     good = torch.linspace(0, 1, 10)
     with pytest.raises(ValueError, match="'generated' has non-finite"):

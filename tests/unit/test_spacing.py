@@ -202,3 +202,62 @@ def test_bad_names_and_step_counts_are_refused(sd_table):
         spacing.spacing_sigmas("karras", 10, sd_table, denoise=0.0)
     with pytest.raises(ValueError, match="increasing"):
         spacing.spacing_sigmas("trailing", 10, sd_table.flip(0))
+
+
+def rescaled_sd_log_snr() -> torch.Tensor:
+    # paper Algorithm 1 on SD's schedule (REFERENCE.md §1), independent of spacing.py
+    rescaled = betas.rescale_alphas_cumprod_zero_terminal_snr(sd_alphas_cumprod())
+    return conversions.log_snr_from_alphas_cumprod(rescaled)
+
+
+def test_logsnr_uniform_at_ten_steps_like_table_2():
+    # first principles, the rule in words: T-1 (SNR 0 after the rescale), then 9 points uniform in
+    # log-SNR from t = T-2 to t = 0 of the rescaled SD schedule, each at its nearest timestep
+    log_snr = rescaled_sd_log_snr()
+    timesteps = spacing.select_timesteps("logsnr_uniform", 10, 1000).long().tolist()
+    assert timesteps[:2] == [999, 998] and timesteps[-1] == 0
+    targets = torch.linspace(float(log_snr[998]), float(log_snr[0]), 9, dtype=torch.float64)
+    for timestep, target in zip(timesteps[1:], targets, strict=True):
+        # the target lies within half a timestep of the chosen one (log-SNR is monotone in t)
+        if 0 < timestep < 998:
+            low, high = sorted((float(log_snr[timestep - 1]), float(log_snr[timestep + 1])))
+            assert low <= target <= high, (timestep, target)
+        nearest = int((log_snr[:999] - target).abs().argmin())
+        assert abs(nearest - timestep) <= 1, (timestep, nearest)
+
+
+def test_logsnr_uniform_gaps_are_equal_where_timesteps_are_fine_enough():
+    # rounding to the nearest timestep moves each point by at most half a local log-SNR step, so
+    # every gap is the uniform one up to half a step at each end (near t = T-2 one timestep moves
+    # log-SNR by ~1.4, which is why the rule cannot be exact there)
+    log_snr = rescaled_sd_log_snr()
+    timesteps = spacing.select_timesteps("logsnr_uniform", 25, 1000).long()[1:]
+    expected_gap = float(log_snr[0] - log_snr[998]) / 23
+    half_step = (log_snr[timesteps] - log_snr[(timesteps + 1).clamp(max=998)]).abs() / 2
+    half_step = torch.maximum(half_step, (log_snr[timesteps] - log_snr[(timesteps - 1).clamp(min=0)]).abs() / 2)
+    for index in range(len(timesteps) - 1):
+        gap = float(log_snr[timesteps[index + 1]] - log_snr[timesteps[index]])
+        assert abs(gap - expected_gap) <= float(half_step[index] + half_step[index + 1]) + 1e-9, index
+
+
+@pytest.mark.parametrize("num_train_timesteps", [1000, 1100, 50])
+def test_logsnr_uniform_is_strictly_decreasing_integers_from_the_last_timestep(num_train_timesteps):
+    for steps in range(1, num_train_timesteps + 1):
+        timesteps = spacing.select_timesteps("logsnr_uniform", steps, num_train_timesteps)
+        assert len(timesteps) == steps
+        assert timesteps[0] == num_train_timesteps - 1  # contains T-1: starts at the terminal SNR
+        assert torch.equal(timesteps, timesteps.round())
+        assert (timesteps[1:] < timesteps[:-1]).all() and timesteps.min() >= 0, steps
+        if steps >= 2:
+            assert timesteps[1] == num_train_timesteps - 2  # the largest finite-SNR timestep
+        if steps >= 3:
+            assert timesteps[-1] == 0
+    everything = spacing.select_timesteps("logsnr_uniform", num_train_timesteps, num_train_timesteps)
+    assert everything.long().tolist() == list(range(num_train_timesteps - 1, -1, -1))
+
+
+def test_logsnr_uniform_never_samples_between_the_last_two_timesteps(zero_snr_table):
+    # REFERENCE.md §4: a sigma between sigma(T-2) and the SNR-0 sentinel interpolates to SNR 0
+    for steps in range(2, 1001):
+        sigmas = spacing.spacing_sigmas("logsnr_uniform", steps, zero_snr_table)
+        assert sigmas[0] == zero_snr_table[-1].float() and sigmas[1] == zero_snr_table[-2].float()
