@@ -59,6 +59,8 @@ JOBS = [
         {"host_zsnr": "(b) host's zsnr option (clamp 4.9e-8) + v + simple"}),
     Job("ztsnr_vpred_trailing", {"9": "fixed"},
         {"fixed": "(c) zsnr: exact zero terminal SNR + v + trailing"}),
+    Job("ztsnr_recommended", {"9": "recommended"},
+        {"recommended": "(d) zsnr recommended: exact ZTSNR + v + logsnr_uniform, dpmpp_2m_sde, 10 steps"}),
     Job("rescale_cfg_comparison", {"11": "cfg_plain", "14": "cfg_rescaled"},
         {"cfg_plain": "plain CFG 7.5 (positive dark, negative all)",
          "cfg_rescaled": "RescaleCFG phi 0.7, CFG 7.5"}, target_subset="dark"),
@@ -147,14 +149,15 @@ def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
             rows[config] = figures(images, data_brightness, job.seconds, target_mean=target)
             rows[config]["target subset"] = job.target_subset
             save_mosaic(images, output / "samples" / f"{config}.png")
-    grid_rows = [configs[c] for c in ("flawed", "host_zsnr", "fixed") if c in configs]
+    grid_rows = [configs[c] for c in ("flawed", "host_zsnr", "fixed", "recommended") if c in configs]
     if grid_rows:
         path = output / "flawed_vs_fixed.png"
         labelled_grid(grid_rows, columns=8, scale=2, title="Same seeds, reference model (brightness_ramp, 64x64)").save(path)
         written.append(path)
         series = [("data", data_brightness, (0, 0, 0))]
-        colours = {"flawed": (200, 60, 60), "host_zsnr": (230, 160, 30), "fixed": (40, 120, 220)}
-        series += [(c, per_image_brightness(configs[c][1]), colours[c]) for c in ("flawed", "host_zsnr", "fixed") if c in configs]
+        colours = {"flawed": (200, 60, 60), "host_zsnr": (230, 160, 30), "fixed": (40, 120, 220),
+                   "recommended": (40, 170, 90)}
+        series += [(c, per_image_brightness(configs[c][1]), colours[c]) for c in colours if c in configs]
         path = output / "brightness.png"
         histogram_chart(series, title="Per-image mean brightness: data vs samples").save(path)
         written.append(path)

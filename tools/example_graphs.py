@@ -64,6 +64,16 @@ def ztsnr_vpred_trailing_graph(steps: int = 25, sampler: str = "euler", batch: i
     }, "3", "trailing", steps, sampler, batch, size, seed, prefix)
 
 
+def ztsnr_recommended_graph(steps: int = 10, sampler: str = "dpmpp_2m_sde", batch: int = 16, size: int = 64,
+                            seed: int = 0, prefix: str = "zsnr/ztsnr_recommended") -> dict:
+    """zsnr's recommended setup: exact ZTSNR + v + logsnr_uniform spacing (benchmarks/README.md)."""
+    return _stock_ksampler_graph({
+        "1": dict(REFERENCE),
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
+    }, "3", "logsnr_uniform", steps, sampler, batch, size, seed, prefix)
+
+
 def flawed_sd_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
                     seed: int = 0, prefix: str = "zsnr/flawed") -> dict:
     """The paper's flawed default: SD schedule, epsilon prediction, leading spacing."""
@@ -141,6 +151,9 @@ EXAMPLES = {
         "1": "Reference model (exact denoiser)", "3": "Trailing spacing (paper Table 2)"}),
     "ztsnr_vpred_trailing": (ztsnr_vpred_trailing_graph(), {
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)"}),
+    "ztsnr_recommended": (ztsnr_recommended_graph(), {
+        "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)",
+        "6": "logsnr_uniform spacing, dpmpp_2m_sde, 10 steps"}),
     "flawed_sd_default": (flawed_sd_graph(), {
         "1": "Reference model, SD schedule, epsilon (the flawed default)", "6": "KSampler, leading spacing"}),
     "host_zsnr_clamp": (host_zsnr_clamp_graph(), {
