@@ -11,9 +11,9 @@ where brightness is decided; they are not figures for trained checkpoints.
   floor = mean W1 of a perfect sampler with the same seed count (uniform draws from the data)
 
 Run from the repository root (see benchmarks/README.md):
-  .venv/bin/python benchmarks/quality_per_nfe.py                 # the issue's matrix, 4 x 256 seeds
+  .venv/bin/python benchmarks/quality_per_nfe.py                 # every configuration, euler + dpmpp_2m
   .venv/bin/python benchmarks/quality_per_nfe.py --quick         # 64 seeds, a few configurations
-  .venv/bin/python benchmarks/quality_per_nfe.py --nfe 25 --samplers all --configs ours/karras
+  .venv/bin/python benchmarks/quality_per_nfe.py --batches 4 --nfe 25 --samplers all --configs ours/karras
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ CONFIGS = (
     "ours/trailing", "ours/leading", "ours/linspace", "ours/sgm_uniform", "ours/karras", "ours/exponential",
     "ours/logsnr_uniform",
 )
-DEFAULT_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "dpmpp_2m_sde", "uni_pc", "ddim")
+DEFAULT_SAMPLERS = ("euler", "dpmpp_2m")  # first order and multistep; benchmarks/README.md adds others
 QUICK_SAMPLERS = ("euler", "heun", "dpmpp_2m")
 QUICK_CONFIGS = ("flawed_sd/leading", "host_zsnr/simple", "host_zsnr/karras", "ours/trailing", "ours/logsnr_uniform")
 STEP_COUNTS = (5, 10, 25, 50)
@@ -125,13 +125,14 @@ def run(args, save=None) -> dict:
         if kind not in models:
             models[kind] = build_model(host, kind)
         for sampler in args.samplers:
-            step_counts = ([steps_for_budget(host, models[kind], sampler, scheduler, n) for n in args.nfe]
-                           if args.nfe else args.steps)
-            for steps in step_counts:
+            step_counts = ([(steps_for_budget(host, models[kind], sampler, scheduler, n), f"NFE<={n}")
+                            for n in args.nfe] if args.nfe else [(s, f"S={s}") for s in args.steps])
+            for steps, column in step_counts:
                 start = time.perf_counter()
                 samples, nfe = _host.ksample(host, models[kind], sampler, scheduler, steps,
                                              args.seeds * args.batches, args.size, seed=args.seed)
                 record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler, "steps": steps,
+                          "column": column,
                           "nfe": nfe, "seeds": args.seeds, "batches": args.batches, "size": args.size,
                           "seconds": round(time.perf_counter() - start, 2)}
                 record.update(score(samples, args.batches, data_images, data_brightness, floor))
@@ -179,21 +180,25 @@ def table(result: dict) -> str:
     """Markdown: one row per configuration and sampler, one column per step count: r / W1 (NFE)."""
     floor = result["floor"]
     records = result["records"]
-    steps = sorted({record["steps"] for record in records})
+    columns = sorted({_column(record) for record in records}, key=lambda c: (c[0] == "S", int(c.split("=")[-1])))
     lines = [f"{result['batches']} batches of {result['seeds']} seeds, {result['size']}x{result['size']}; "
              f"W1 = mean over the batches; floor {floor['w1']:.3f} (95 % of perfect samplers below "
              f"{floor['w1_q95']:.3f}); r sampling error ±{floor['r_std']:.3f}; cells: r / W1 (NFE); "
              "* W1 at the floor, + goal (1): r in [0.85, 1.15] and W1 <= 1.5 x floor",
-             "", "| configuration | sampler | " + " | ".join(f"S={s}" for s in steps) + " |",
-             "|---|---|" + "---|" * len(steps)]
+             "", "| configuration | sampler | " + " | ".join(columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
     rows = {}
     for record in records:
-        rows.setdefault((record["config"], record["sampler"]), {})[record["steps"]] = record
+        rows.setdefault((record["config"], record["sampler"]), {})[_column(record)] = record
     for (config, sampler), cells in rows.items():
         text = [f"{c['r']:.2f} / {c['w1']:.3f}{_mark(c)} ({c['nfe']})" if c else ""
-                for c in (cells.get(s) for s in steps)]
+                for c in (cells.get(column) for column in columns)]
         lines.append(f"| {config} | {sampler} | " + " | ".join(text) + " |")
     return "\n".join(lines)
+
+
+def _column(record) -> str:
+    return record.get("column", f"S={record['steps']}")
 
 
 def _mark(record) -> str:
@@ -203,7 +208,7 @@ def _mark(record) -> str:
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=256, help="seeds per batch (W1 is computed per batch)")
-    parser.add_argument("--batches", type=int, default=4, help="batches of --seeds, sampled in one call; W1 is "
+    parser.add_argument("--batches", type=int, default=1, help="batches of --seeds, sampled in one call; W1 is "
                         "their mean (one batch of 256 has a W1 spread of 0.03-0.13 even for a perfect sampler)")
     parser.add_argument("--quick", action="store_true", help="1 batch of 64 seeds, S 10 and 25, a few configurations")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
