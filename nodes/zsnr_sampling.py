@@ -107,9 +107,14 @@ def _fresh_noise(noise: torch.Tensor, seed) -> torch.Tensor:
     return torch.randn(noise.shape, generator=generator, dtype=torch.float32).to(noise)
 
 
+@torch.no_grad()
 def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar):
     """SAMPLER_SAMPLE wrapper: when the schedule starts at the SNR-0 sentinel, take that step in
-    its exact limit and let the host's sampler run the remaining sigmas."""
+    its exact limit and let the host's sampler run the remaining sigmas.
+
+    no_grad as the host's samplers are: the server runs prompts under inference_mode, but a script
+    or node that samples in-process would otherwise record an autograd graph of the first model
+    call and hold its activations (350 MiB on a small SD1.5-layout UNet) until sampling ends."""
     model_sampling = guider.inner_model.model_sampling
     sentinel = getattr(model_sampling, "zsnr_terminal_sigma", None)
     if sentinel is None or len(sigmas) < 2 or float(sigmas[0]) < sentinel * (1 - 1e-6):

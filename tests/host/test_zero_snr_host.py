@@ -181,3 +181,23 @@ def test_exact_table_is_strictly_increasing_for_every_family(host, schedule):
         assert torch.isfinite(out).all() and torch.all(out[1:] < out[:-1])
     samples = ksample(host, model, "heun", "trailing", 4, seeds=2, size=16)
     assert torch.isfinite(samples).all()
+
+
+def test_exact_first_step_records_no_autograd_graph(host):
+    """Outside the server's inference_mode (a script sampling in-process), every model call of
+    the exact chain must run without autograd, as the host's own samplers do; a recorded graph
+    holds the first call's activations until sampling ends."""
+    import comfy.patcher_extension
+
+    grad_enabled = []
+
+    def record(executor, *args, **kwargs):
+        grad_enabled.append(torch.is_grad_enabled())
+        return executor(*args, **kwargs)
+
+    model = zero_snr(host, reference(host, "scaled_linear_zsnr")).clone()
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_grad_probe", record)
+    with torch.enable_grad():
+        samples = ksample(host, model, "euler", "trailing", 3, seeds=2, size=16)
+    assert grad_enabled and not any(grad_enabled), grad_enabled
+    assert samples.grad_fn is None
