@@ -16,6 +16,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: E402,F401 (re-exported)
+from pack_nodes import reference as reference_model  # noqa: E402,F401
+
 RESULTS = ROOT / "benchmarks" / "results"
 COUNTER_KEY = "zsnr_benchmark_nfe"
 
@@ -62,30 +67,6 @@ def load_host(threads: int | None = None) -> types.SimpleNamespace:
     if module_name not in sys.modules and not asyncio.run(nodes.load_custom_node(str(pack))):
         raise SystemExit(f"the zsnr pack failed to import from {pack} (traceback above)")
     return types.SimpleNamespace(nodes=nodes, node=nodes.NODE_CLASS_MAPPINGS, pack=sys.modules[module_name])
-
-
-def reference_model(host, schedule="scaled_linear_zsnr", prediction="v_prediction", dataset="brightness_ramp"):
-    return host.node["ZSNRReferenceModel"].execute(
-        dataset=dataset, trained_schedule=schedule, prediction=prediction).result[0]
-
-
-def condition(host, subset="all"):
-    return host.node["ZSNRReferenceCondition"].execute(subset=subset).result[0]
-
-
-def zero_snr(host, model, terminal="exact"):
-    return host.node["ZeroTerminalSNR"].execute(model=model, terminal=terminal).result[0]
-
-
-def v_adapter(host, model, prediction="v_prediction"):
-    return host.node["VPredictionAdapter"].execute(model=model, prediction=prediction).result[0]
-
-
-def host_zsnr_clamp(model, prediction="v_prediction"):
-    """The host's own zsnr option: its ModelSamplingDiscrete node with zsnr = True."""
-    import comfy_extras.nodes_model_advanced as advanced
-
-    return advanced.ModelSamplingDiscrete().patch(model, prediction, True)[0]
 
 
 class EvaluationCounter:

@@ -3,22 +3,19 @@ one panel per sampler, one line per configuration, the seed count's noise floor 
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+from demo_images import label_font as _font  # noqa: E402
 
 PANEL_W, PANEL_H, MARGIN = 330, 250, 44
 PALETTE = ["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#e377c2", "#1f77b4", "#17becf", "#2ca02c",
            "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#843c39", "#7b4173", "#000000"]
 Y_RANGE = (0.02, 3.0)
-
-
-def _font(size: int):
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default()
 
 
 def _scale(value: float, low: float, high: float, start: float, end: float) -> float:

@@ -143,8 +143,17 @@ def clone_memory(host, setup, sampler: str) -> dict:
 
 
 def summarise(times: dict[str, list[float]]) -> dict:
+    """Medians per path and their ratios; the same ratios per round (paths of one round ran back
+    to back) show how far machine noise alone moves a ratio."""
     medians = {path: statistics.median(values) for path, values in times.items()}
+
+    def per_round(numerator, denominator):
+        return [round(a / b, 4) for a, b in zip(times[numerator], times[denominator], strict=True)]
+
     return {
+        "seconds_per_round": {path: [round(value, 4) for value in values] for path, values in times.items()},
+        "chain_over_bare_per_round": per_round("ours_chain", "host_bare"),
+        "ours_over_host_rescale_per_round": per_round("ours_rescale", "host_rescale"),
         "median_seconds": {path: round(value, 4) for path, value in medians.items()},
         "chain_over_bare": round(medians["ours_chain"] / medians["host_bare"], 4),
         "ours_over_host_rescale": round(medians["ours_rescale"] / medians["host_rescale"], 4),
@@ -153,16 +162,22 @@ def summarise(times: dict[str, list[float]]) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| model | steps | host_bare s | ours_chain s | (2)/(1) | host RescaleCFG s | ZSNRRescaleCFG s | ours/host "
-             "| weights MiB | extra RSS of the patched clones MiB |",
+    lines = ["| model | steps | host_bare s | ours_chain s | (2)/(1) (per round) | host RescaleCFG s | ZSNRRescaleCFG s "
+             "| ours/host (per round) | weights MiB | extra RSS of the patched clones MiB |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, result in results["models"].items():
         median, memory = result["median_seconds"], result["memory"]
         lines.append(f"| {name} | {result['steps']} | {median['host_bare']:.3f} | {median['ours_chain']:.3f} | "
-                     f"{result['chain_over_bare']:.3f} | {median['host_rescale']:.3f} | {median['ours_rescale']:.3f} | "
-                     f"{result['ours_over_host_rescale']:.3f} | {memory['weights_mib']:.0f} | "
+                     f"{result['chain_over_bare']:.3f} ({_spread(result['chain_over_bare_per_round'])}) | "
+                     f"{median['host_rescale']:.3f} | {median['ours_rescale']:.3f} | "
+                     f"{result['ours_over_host_rescale']:.3f} ({_spread(result['ours_over_host_rescale_per_round'])}) | "
+                     f"{memory['weights_mib']:.0f} | "
                      f"{memory['extra_rss_mib']:.1f} |")
     return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.3f}-{max(values):.3f}"
 
 
 def main(argv=None) -> None:

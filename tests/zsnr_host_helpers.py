@@ -2,32 +2,9 @@
 from __future__ import annotations
 
 import torch
+from pack_nodes import condition, host_zsnr_clamp, reference, v_adapter, zero_snr  # noqa: F401 (re-exported)
 
 DATA_BRIGHTNESS_STD = 1.8 / 12**0.5  # brightness_ramp means are uniform on [-0.9, 0.9]
-
-
-def reference(host, schedule="scaled_linear_zsnr", prediction="v_prediction", dataset="brightness_ramp"):
-    return host.node["ZSNRReferenceModel"].execute(
-        dataset=dataset, trained_schedule=schedule, prediction=prediction).result[0]
-
-
-def condition(host, subset="all"):
-    return host.node["ZSNRReferenceCondition"].execute(subset=subset).result[0]
-
-
-def zero_snr(host, model, terminal="exact"):
-    return host.node["ZeroTerminalSNR"].execute(model=model, terminal=terminal).result[0]
-
-
-def v_adapter(host, model, prediction="v_prediction"):
-    return host.node["VPredictionAdapter"].execute(model=model, prediction=prediction).result[0]
-
-
-def host_zsnr_clamp(model, prediction="v_prediction"):
-    """The host's own zsnr option: ModelSamplingDiscrete with zsnr = True (alphā_T clamped)."""
-    import comfy_extras.nodes_model_advanced as advanced
-
-    return advanced.ModelSamplingDiscrete().patch(model, prediction, True)[0]
 
 
 def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16, size=32, cfg=1.0,

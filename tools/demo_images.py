@@ -16,7 +16,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _font(size: int = 14):
+def label_font(size: int = 14):
+    """DejaVu Sans where the system has it (Debian, the host's wheels), else Pillow's bitmap font."""
     for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
         try:
             return ImageFont.truetype(name, size)
@@ -28,7 +29,7 @@ def _font(size: int = 14):
 def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, scale: int = 1,
                   title: str | None = None) -> Image.Image:
     """One labelled row per configuration, the first `columns` images of each, same seeds per column."""
-    font = _font(14)
+    font = label_font(14)
     label_height, gap = 22, 4
     cell_h, cell_w = rows[0][1][0].shape[0] * scale, rows[0][1][0].shape[1] * scale
     width = columns * (cell_w + gap) + gap
@@ -37,7 +38,7 @@ def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, sc
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     if title:
-        draw.text((gap, 6), title, fill=(0, 0, 0), font=_font(16))
+        draw.text((gap, 6), title, fill=(0, 0, 0), font=label_font(16))
     y = title_height
     for label, images in rows:
         draw.text((gap, y + 3), label, fill=(20, 20, 20), font=font)
@@ -78,7 +79,7 @@ def clipped_fraction(images) -> float:
 def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,
                     value_range=(-1.0, 1.0), title: str = "", width: int = 720, height: int = 360) -> Image.Image:
     """Overlaid outline histograms (density) of several 1-D samples, with legend and axis labels."""
-    font = _font(13)
+    font = label_font(13)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     left, right, top, bottom = 60, width - 20, 40, height - 50
@@ -93,7 +94,7 @@ def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], 
     draw.text(((left + right) // 2 - 120, bottom + 24), "per-image mean brightness (latent scale)", fill=(0, 0, 0), font=font)
     draw.text((8, top - 4), "density", fill=(0, 0, 0), font=font)
     if title:
-        draw.text((left, 10), title, fill=(0, 0, 0), font=_font(15))
+        draw.text((left, 10), title, fill=(0, 0, 0), font=label_font(15))
     for index, ((label, _, colour), density) in enumerate(zip(series, densities, strict=True)):
         points = []
         for b in range(bins):

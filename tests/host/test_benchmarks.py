@@ -1,0 +1,48 @@
+"""The benchmark scripts run end to end on a tiny configuration (their own process, the real host)
+and write consistent results. Timings are never asserted: the benchmarks report them."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(name: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_quality_per_nfe_scores_every_configuration_and_counts_nfe(tmp_path):
+    output = tmp_path / "quality.json"
+    table = run_script("quality_per_nfe.py", "--seeds", "8", "--size", "16", "--steps", "2,4", "--samplers", "euler,heun",
+                       "--configs", "flawed_sd/leading,ours/logsnr_uniform", "--output", str(output))
+    result = json.loads(output.read_text())
+    records = {(r["config"], r["sampler"], r["steps"]): r for r in result["records"]}
+    assert len(records) == 8
+    for (config, sampler, steps), record in records.items():
+        assert record["nan_count"] == 0 and math.isfinite(record["r"]) and math.isfinite(record["w1"])
+        # one network call per euler step; heun adds a corrector call on every step but the last
+        # (2S - 1), and with exact ZTSNR its first step from SNR 0 is the single exact call (2S - 2)
+        heun_nfe = 2 * steps - (2 if config.startswith("ours") else 1)
+        assert record["nfe"] == (steps if sampler == "euler" else heun_nfe), record
+        assert f"| {config} | {sampler} |" in table
+    assert output.with_suffix(".png").stat().st_size > 1000
+    goal = run_script("quality_per_nfe.py", "--report", "--output", str(output), "--goal-table", "S=4")
+    assert "| euler | logsnr_uniform | 4 |" in goal and "flawed" not in goal
+
+
+def test_overhead_times_every_path_and_the_patched_clone_shares_the_weights(tmp_path):
+    output = tmp_path / "overhead.json"
+    table = run_script("overhead.py", "--models", "reference", "--rounds", "1", "--steps", "2", "--images", "64",
+                       "--seeds", "2", "--output", str(output))
+    result = json.loads(output.read_text())["models"]["reference"]
+    assert set(result["median_seconds"]) == {"host_bare", "ours_chain", "host_rescale", "ours_rescale"}
+    assert all(value > 0 for value in result["median_seconds"].values())
+    assert result["memory"]["clone_shares_the_module"] is True
+    assert "| reference | 2 |" in table

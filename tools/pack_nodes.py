@@ -1,0 +1,28 @@
+"""Shortcuts for running this pack's nodes (and the host's zsnr option) in-process on a loaded
+host, shared by the host tests and the benchmarks: `host` is a namespace whose `node` is the
+host's NODE_CLASS_MAPPINGS with the pack registered."""
+from __future__ import annotations
+
+
+def reference(host, schedule="scaled_linear_zsnr", prediction="v_prediction", dataset="brightness_ramp"):
+    return host.node["ZSNRReferenceModel"].execute(
+        dataset=dataset, trained_schedule=schedule, prediction=prediction).result[0]
+
+
+def condition(host, subset="all"):
+    return host.node["ZSNRReferenceCondition"].execute(subset=subset).result[0]
+
+
+def zero_snr(host, model, terminal="exact"):
+    return host.node["ZeroTerminalSNR"].execute(model=model, terminal=terminal).result[0]
+
+
+def v_adapter(host, model, prediction="v_prediction"):
+    return host.node["VPredictionAdapter"].execute(model=model, prediction=prediction).result[0]
+
+
+def host_zsnr_clamp(model, prediction="v_prediction"):
+    """The host's own zsnr option: ModelSamplingDiscrete with zsnr = True (alphā_T clamped)."""
+    import comfy_extras.nodes_model_advanced as advanced
+
+    return advanced.ModelSamplingDiscrete().patch(model, prediction, True)[0]
