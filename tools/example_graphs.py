@@ -54,24 +54,25 @@ def _stock_ksampler_graph(model_nodes: dict, model: str, scheduler: str, steps: 
     return _decode_and_save(graph, ["6", 0], prefix, 7)
 
 
-def ztsnr_vpred_trailing_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
-                               seed: int = 0, prefix: str = "zsnr/ztsnr_vpred_trailing") -> dict:
-    """The paper's fix with the stock KSampler: ZeroTerminalSNR (exact) + v prediction + trailing."""
-    return _stock_ksampler_graph({
+def _exact_v_model_nodes() -> dict:
+    """Nodes 1-3: the reference model, ZeroTerminalSNR (exact), VPredictionAdapter (v); node 3 is the model."""
+    return {
         "1": dict(REFERENCE),
         "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
         "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
-    }, "3", "trailing", steps, sampler, batch, size, seed, prefix)
+    }
+
+
+def ztsnr_vpred_trailing_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
+                               seed: int = 0, prefix: str = "zsnr/ztsnr_vpred_trailing") -> dict:
+    """The paper's fix with the stock KSampler: ZeroTerminalSNR (exact) + v prediction + trailing."""
+    return _stock_ksampler_graph(_exact_v_model_nodes(), "3", "trailing", steps, sampler, batch, size, seed, prefix)
 
 
 def ztsnr_recommended_graph(steps: int = 10, sampler: str = "dpmpp_2m_sde", batch: int = 16, size: int = 64,
                             seed: int = 0, prefix: str = "zsnr/ztsnr_recommended") -> dict:
     """zsnr's recommended setup: exact ZTSNR + v + logsnr_uniform spacing (benchmarks/README.md)."""
-    return _stock_ksampler_graph({
-        "1": dict(REFERENCE),
-        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
-        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
-    }, "3", "logsnr_uniform", steps, sampler, batch, size, seed, prefix)
+    return _stock_ksampler_graph(_exact_v_model_nodes(), "3", "logsnr_uniform", steps, sampler, batch, size, seed, prefix)
 
 
 def flawed_sd_graph(steps: int = 25, sampler: str = "euler", batch: int = 16, size: int = 64,
