@@ -2,6 +2,8 @@
 # .comfyui/, or use COMFYUI_PATH (and COMFYUI_PYTHON) when set.
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# The whole suite unless PYTEST_ARGS names test paths itself (make test PYTEST_ARGS="tests/unit -x").
+TEST_PATHS = $(if $(findstring tests/,$(PYTEST_ARGS)),,tests)
 
 .PHONY: demo test lint bootstrap
 
@@ -9,7 +11,7 @@ demo:
 	$(PYTHON) tools/bootstrap.py run tools/demo.py
 
 test:
-	$(PYTHON) tools/bootstrap.py run --with-browser -m pytest tests $(PYTEST_ARGS)
+	$(PYTHON) tools/bootstrap.py run --with-browser -m pytest $(TEST_PATHS) $(PYTEST_ARGS)
 
 lint:
 	$(PYTHON) tools/bootstrap.py run -m ruff check .

@@ -17,6 +17,7 @@ from comfy_api.latest import io
 
 from ..samplers.guidance import SPACES, flow_pair, rescaled_cfg_x0_change, unguided_x0_change, vp_pair
 from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
+from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
 
 LOG = logging.getLogger("zsnr")
 NODE_ID = "ZSNRRescaleCFG"
@@ -28,40 +29,46 @@ SIGMA_UNBOUNDED = 1e9  # the host's percent_to_sigma(0) is 999999999.9: "from th
 def model_family(model_sampling) -> tuple[str, str]:
     """(auto space, path) of a host ModelSampling; see web/docs/ZSNRRescaleCFG.md for the choice.
 
-    flow (CONST, COSMOS_RFLOW): the flow velocity, what the model predicts (upstream ComfyUI's
-    later flow branch rescales x0 instead; pick space = x0 to match it). EDM and x0 models: x0.
-    eps and v models: v, as the paper and the host's RescaleCFG. Unknown: x0, the one space that
-    needs no knowledge of the parameterisation.
+    Decided by what the model's own prediction class outputs (host_sampling.prediction_kind):
+    eps and v models (also CogVideoX's V_PREDICTION_DDPM): v, as the paper and the host's
+    RescaleCFG. Flow velocity (CONST, COSMOS_RFLOW): the flow velocity, what the model predicts
+    (upstream ComfyUI's later flow branch rescales x0 instead; pick space = x0 to match it). Models
+    whose output is x0 (EDM's preconditioned x0, X0, IMG_TO_IMG_FLOW): x0. Unknown: x0, the one
+    space that needs no knowledge of the parameterisation.
     """
-    ms = comfy.model_sampling
-    if isinstance(model_sampling, (ms.CONST, ms.COSMOS_RFLOW)):
-        return "v", "flow"
-    if isinstance(model_sampling, (ms.EDM, ms.X0)):
-        return "x0", "vp"
-    if isinstance(model_sampling, ms.EPS):
+    kind = prediction_kind(prediction_class(model_sampling))
+    flow = is_flow(model_sampling)
+    if kind in (V_PREDICTION, EPSILON):
         return "v", "vp"
+    if kind == VELOCITY and flow:
+        return "v", "flow"
+    if kind in (X0, "edm"):
+        return "x0", "flow" if flow else "vp"
     return "x0", "unknown"
 
 
 def model_pair(model_sampling, path: str, sigma: torch.Tensor, x: torch.Tensor):
-    """(x_t, signal, noise, x0 unit) for the host's sample x at sigma: the model's own input form.
+    """(x_t, signal, noise, x0 unit) for the host's sample x at sigma, with x_t = signal·x0 +
+    noise·eps the input the model itself sees (its prediction class's calculate_input: x/sqrt(sigma²
+    + sigma_data²) for EPS/V/EDM, the raw sample for V_PREDICTION_DDPM and CONST, x/(1+sigma) for
+    COSMOS_RFLOW), so v here is the v the network outputs.
 
-    VP: x_t = x/sqrt(sigma² + sigma_data²), x0 measured in sigma_data; the SNR-0 sentinel of a
-    zero-terminal-SNR ModelSampling (zsnr_terminal_sigma) makes signal exactly 0 there.
-    CONST: x is already x_t. COSMOS_RFLOW: x = x0 + sigma·eps, x_t = x/(1+sigma), s = sigma/(1+sigma).
+    VP: x0 measured in sigma_data; the SNR-0 sentinel of a zero-terminal-SNR ModelSampling
+    (zsnr_terminal_sigma) makes signal exactly 0 there. Flow: (1-s, s) with s = sigma, or
+    sigma/(1+sigma) for COSMOS_RFLOW.
     """
+    finite = torch.isfinite(sigma)
+    x_t = model_sampling.calculate_input(torch.where(finite, sigma, torch.zeros_like(sigma)), x)
+    x_t = torch.where(comfy.model_sampling.reshape_sigma(finite, x.ndim), x_t, torch.zeros_like(x_t))
     if path == "flow":
+        sigma64 = sigma.detach().to(device="cpu", dtype=torch.float64)
         if isinstance(model_sampling, comfy.model_sampling.COSMOS_RFLOW):
-            sigma64 = sigma.detach().to(device="cpu", dtype=torch.float64)
-            signal, noise = flow_pair(sigma64 / (1 + sigma64))
-            return x * signal.to(x).view((-1,) + (1,) * (x.ndim - 1)), signal, noise, 1.0
-        signal, noise = flow_pair(sigma.clamp(max=1.0))
-        return x, signal, noise, 1.0
+            sigma64 = sigma64 / (1 + sigma64)
+        signal, noise = flow_pair(sigma64.clamp(max=1.0))
+        return x_t, signal, noise, 1.0
     sigma_data = float(getattr(model_sampling, "sigma_data", 1.0))
     signal, noise = vp_pair(sigma, sigma_data, getattr(model_sampling, "zsnr_terminal_sigma", None))
-    norm = torch.hypot(sigma.detach().to(device="cpu", dtype=torch.float64), torch.tensor(sigma_data, dtype=torch.float64))
-    scale = torch.where(torch.isfinite(norm), 1 / norm, torch.zeros_like(norm))
-    return x * scale.to(x).view((-1,) + (1,) * (x.ndim - 1)), signal, noise, sigma_data
+    return x_t, signal, noise, sigma_data
 
 
 def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

