@@ -144,7 +144,7 @@ class ZSNRRescaleCFG(io.ComfyNode):
         return io.Schema(
             node_id=NODE_ID,
             display_name="Rescale CFG (zsnr)",
-            category="zsnr/guidance",
+            category="model/patch",
             description=(
                 "Rescale classifier-free guidance (Lin et al. 2023, §3.4, Algorithm 2): scale the guided "
                 "prediction back to the spread of the conditional one, against the over-exposure CFG causes "

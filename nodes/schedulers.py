@@ -34,7 +34,7 @@ class TimestepSpacingScheduler(io.ComfyNode):
         return io.Schema(
             node_id="TimestepSpacingScheduler",
             display_name="Timestep Spacing Scheduler (zsnr)",
-            category="sampling/custom_sampling/schedulers",
+            category="model/sampling/schedulers",
             description=(
                 "Sigmas at exact training timesteps chosen by a spacing rule (Lin et al. 2023, Table 2). "
                 "trailing always includes the last timestep, so sampling starts at the model's terminal "

@@ -105,7 +105,7 @@ class ZeroTerminalSNR(io.ComfyNode):
         return io.Schema(
             node_id="ZeroTerminalSNR",
             display_name="Zero Terminal SNR (zsnr)",
-            category="advanced/model",
+            category="model/patch",
             description="Rescale the model's own noise schedule so the last timestep has zero SNR "
                         "(Lin et al. 2023, Algorithm 1). Use with v-prediction checkpoints.",
             inputs=[
@@ -148,7 +148,7 @@ class VPredictionAdapter(io.ComfyNode):
         return io.Schema(
             node_id="VPredictionAdapter",
             display_name="V-Prediction Adapter (zsnr)",
-            category="advanced/model",
+            category="model/patch",
             description="Declare the prediction type of a discrete model, keeping any zero-terminal-SNR "
                         "rescale (unlike ModelSamplingDiscrete). At SNR 0 a v model's x0 is exactly -v.",
             inputs=[
