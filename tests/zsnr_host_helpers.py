@@ -18,5 +18,5 @@ def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16
 
 
 def brightness_spread_ratio(samples: torch.Tensor) -> float:
-    """r = std of per-image mean brightness / the data's (REFERENCE.md §6)."""
+    """r = std of per-image mean brightness / the data's (README "Why exact SNR 0: measured")."""
     return float(samples.mean(dim=(1, 2, 3)).std() / DATA_BRIGHTNESS_STD)

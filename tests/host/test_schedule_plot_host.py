@@ -79,7 +79,7 @@ def test_plain_model_has_no_original_curve(host, schedule_plot_module):
     current, original, table = schedule_plot_module.model_schedules(reference(host))
     assert original is None
     sd = betas.alphas_cumprod_from_betas(betas.make_betas("scaled_linear"))
-    # the host's float32 sigma table of the SD schedule, back to alphā (REFERENCE.md §3)
+    # the host's float32 sigma table of the SD schedule, back to alphā (upstream comfy/model_sampling.py, ModelSamplingDiscrete)
     assert torch.allclose(current, sd, rtol=1e-5)
     assert len(table) == 1000
 
@@ -98,7 +98,7 @@ def test_hosts_own_zsnr_option_shows_the_clamped_end_and_the_original(host, sche
     clamped = host_zsnr_clamp(reference(host))
     current, original, _ = schedule_plot_module.model_schedules(clamped)
     assert original is not None
-    # ComfyUI's zsnr clamp: alphā_T = 4.8973451890853435e-08 (REFERENCE.md §3), finite log-SNR
+    # ComfyUI's zsnr clamp: alphā_T = 4.8973451890853435e-08 (upstream comfy/model_sampling.py), finite log-SNR
     assert float(current[-1]) == pytest.approx(4.8973451890853435e-08, rel=1e-3)
 
 
@@ -133,7 +133,7 @@ def test_sigmas_of_a_host_scheduler_are_marked(host):
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "karras", 10)
     image, _ = plot(host, model, sigmas=sigmas)
     assert image.shape == (1, 450, 800, 3)
-    # karras on the host's table starts at the top sigma, i.e. the SNR-0 step (REFERENCE.md §3)
+    # karras on the host's table starts at the top sigma, i.e. the SNR-0 step (upstream comfy/model_sampling.py, ModelSamplingDiscrete)
     table = model.get_model_object("model_sampling").sigmas
     marked = plot_data.timesteps_from_sigmas(sigmas, table)
     # (karras recomputes sigma_max through its rho power: equal to the top entry to ~1e-6)

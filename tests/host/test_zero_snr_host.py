@@ -1,6 +1,6 @@
 """ZeroTerminalSNR and VPredictionAdapter inside the real host: the rescaled schedule, the exact
 SNR-0 step, isolation of the input model, composition, and the second-order-sampler failure the
-host's own clamp shows (REFERENCE.md §4, §6)."""
+host's own clamp shows (README "How exact SNR 0 works inside the host")."""
 from __future__ import annotations
 
 import logging
@@ -159,7 +159,7 @@ def test_exact_first_step_matches_diffusers_ddim_trajectory(host):
 @pytest.mark.parametrize("sampler", ["heun", "dpm_2", "heunpp2"])
 def test_second_order_samplers_do_not_overshoot_from_snr_zero(host, sampler):
     """The host's clamp lets heun take a second-order step across the terminal interval and
-    over-disperses brightness (r ≈ 1.7, REFERENCE.md §6); our exact first step does not (r ≤ 1.15)."""
+    over-disperses brightness (r ≈ 1.7 measured on the host, benchmarks/README.md); our exact first step does not (r ≤ 1.15)."""
     base = reference(host, "scaled_linear_zsnr")
     ours = brightness_spread_ratio(ksample(host, zero_snr(host, base), sampler, "simple", 10, seeds=64, size=64))
     assert ours <= 1.15, ours

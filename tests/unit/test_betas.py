@@ -8,8 +8,8 @@ from diffusers import DDIMScheduler
 from diffusers.schedulers.scheduling_ddim import rescale_zero_terminal_snr as diffusers_rescale
 from zsnr_core.schedules import betas
 
-# Paper Table 1 (REFERENCE.md §1): terminal SNR(T) and sqrt(alphā_T) at T = 1000. The paper prints
-# 4–7 significant digits, so rtol 1e-4 (REFERENCE.md: a float64 recomputation agrees to ~1e-5).
+# Paper Table 1: terminal SNR(T) and sqrt(alphā_T) at T = 1000. The paper prints
+# 4–7 significant digits, so rtol 1e-4 (a float64 recomputation agrees with the printed table to ~1e-5).
 TABLE_1 = {
     "linear": (4.035993e-05, 0.006353),
     "cosine": (2.428735e-09, 4.928220e-05),

@@ -113,7 +113,7 @@ def test_trained_schedules_and_timestep_lookup():
     # Algorithm 1: alphā_T = 0 exactly, alphā_0 unchanged (paper §3.1).
     assert zsnr[-1].item() == 0.0
     assert zsnr[0].item() == pytest.approx(plain[0].item(), rel=1e-12)
-    # Table 1: sqrt(alphā_T) of the SD schedule is 0.068265 (rtol 1e-4 as REFERENCE.md advises).
+    # Table 1: sqrt(alphā_T) of the SD schedule is 0.068265 (rtol 1e-4: the paper prints 5 digits).
     assert plain[-1].sqrt().item() == pytest.approx(0.068265, rel=1e-4)
     steps = torch.tensor([0.0, 17.0, 500.0, 999.0])
     assert torch.equal(denoiser.alphas_cumprod_at(zsnr, steps), zsnr[[0, 17, 500, 999]])

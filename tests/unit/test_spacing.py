@@ -8,7 +8,7 @@ from diffusers import DDIMScheduler
 from zsnr_core.schedules import betas, conversions, spacing
 
 STEP_COUNTS = range(1, 1001)
-# ComfyUI's zsnr clamp of alphā_T (REFERENCE.md §3): the finite sentinel sigma_T ≈ 4518.76
+# ComfyUI's zsnr clamp of alphā_T (upstream comfy/model_sampling.py, rescale_zero_terminal_snr_sigmas): the finite sentinel sigma_T ≈ 4518.76
 COMFY_ZSNR_ALPHAS_CUMPROD_T = 4.8973451890853435e-08
 
 
@@ -32,7 +32,7 @@ def ascending(values: torch.Tensor) -> list[int]:
 
 
 def test_paper_table_2():
-    # paper Table 2 (REFERENCE.md §1), T = 1000, S = 10, 1-indexed; code is 0-indexed, so minus 1
+    # paper Table 2, T = 1000, S = 10, 1-indexed; code is 0-indexed, so minus 1
     leading = [t - 1 for t in range(1, 1000, 100)]  # 1 101 201 … 901
     linspace = [t - 1 for t in (1, 112, 223, 334, 445, 556, 667, 778, 889, 1000)]
     trailing = [t - 1 for t in range(100, 1001, 100)]  # 100 200 … 1000
@@ -118,7 +118,7 @@ def test_simple_differs_from_trailing_by_truncation_only():
                 assert by_simple == by_trailing, (steps, x)
             if 2 * remainder > steps:  # fraction above 1/2: rounding goes one timestep further
                 assert by_simple == by_trailing + 1, (steps, x)
-    # REFERENCE.md §3, measured on the host: simple gives 999, 666, 333 for S = 3
+    # measured on the host (upstream comfy/samplers.py, simple_scheduler): simple gives 999, 666, 333 for S = 3
     assert [total - 1 - int(x * (total / 3)) for x in range(3)] == [999, 666, 333]
     assert spacing.select_timesteps("trailing", 3, total).long().tolist() == [999, 666, 332]
 
@@ -205,7 +205,7 @@ def test_bad_names_and_step_counts_are_refused(sd_table):
 
 
 def rescaled_sd_log_snr() -> torch.Tensor:
-    # paper Algorithm 1 on SD's schedule (REFERENCE.md §1), independent of spacing.py
+    # paper Algorithm 1 on SD's schedule, independent of spacing.py
     rescaled = betas.rescale_alphas_cumprod_zero_terminal_snr(sd_alphas_cumprod())
     return conversions.log_snr_from_alphas_cumprod(rescaled)
 
@@ -257,7 +257,7 @@ def test_logsnr_uniform_is_strictly_decreasing_integers_from_the_last_timestep(n
 
 
 def test_logsnr_uniform_never_samples_between_the_last_two_timesteps(zero_snr_table):
-    # REFERENCE.md §4: a sigma between sigma(T-2) and the SNR-0 sentinel interpolates to SNR 0
+    # the host's timestep() interpolates log-sigma (upstream comfy/model_sampling.py): a sigma between sigma(T-2) and the SNR-0 sentinel interpolates to SNR 0
     for steps in range(2, 1001):
         sigmas = spacing.spacing_sigmas("logsnr_uniform", steps, zero_snr_table)
         assert sigmas[0] == zero_snr_table[-1].float() and sigmas[1] == zero_snr_table[-2].float()
