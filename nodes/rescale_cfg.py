@@ -16,6 +16,7 @@ import torch
 from comfy_api.latest import io
 
 from ..samplers.guidance import SPACES, flow_pair, rescaled_cfg_x0_change, unguided_x0_change, vp_pair
+from ..schedules.snr_zero import is_snr_zero
 from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
 from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
 
@@ -77,7 +78,7 @@ def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: tor
     terminal = signal == 0
     if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
         sigma_max = float(model_sampling.sigmas[-1])
-        terminal |= sigma.detach().to(device="cpu", dtype=torch.float64) >= sigma_max * (1 - 1e-6)
+        terminal |= is_snr_zero(sigma.detach().to(device="cpu", dtype=torch.float64), sigma_max)
     return terminal
 
 

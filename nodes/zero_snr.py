@@ -9,6 +9,7 @@ from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
 from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
+from ..schedules.snr_zero import TERMINALS
 from .errors import check_choice, check_link, first_problem, node_error, require_model
 from .host_sampling import (
     EPSILON,
@@ -20,7 +21,7 @@ from .host_sampling import (
     prediction_kind,
     standard_prediction_class,
 )
-from .zsnr_sampling import TERMINALS, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
+from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
 PREDICTIONS = (V_PREDICTION, EPSILON)

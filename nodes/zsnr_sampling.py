@@ -23,26 +23,13 @@ from ..samplers.first_step import ancestral_step_from_snr_zero
 from ..samplers.sampler_families import first_step_noise
 from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
 from ..schedules.conversions import sigma_from_alphas_cumprod
+from ..schedules.snr_zero import TERMINALS, is_snr_zero, sentinel_sigma
 from .host_sampling import EPSILON, V_PREDICTION, prediction_kind, standard_prediction_class
 
-COMFY_CLAMP = 4.8973451890853435e-08  # ComfyUI's zsnr option: alphā_T, sigma_T ≈ 4518.76
-DIFFUSERS_CLAMP = 2.0**-24  # diffusers Euler/DPM/UniPC with rescale_betas_zero_snr: sigma_T = 4096
-TERMINALS = {"exact": 0.0, "clamp_comfy": COMFY_CLAMP, "clamp_diffusers": DIFFUSERS_CLAMP}
-SENTINEL_SIGMA = float(sigma_from_alphas_cumprod(torch.tensor(COMFY_CLAMP, dtype=torch.float64)))
 WRAPPER_KEY = "zsnr_exact_first_step"
 LOG = logging.getLogger("zsnr")
 _UNKNOWN_SAMPLERS_LOGGED: set[str] = set()
 FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
-
-
-def sentinel_sigma(sigmas: torch.Tensor) -> float:
-    """The finite sigma that stands for SNR 0 at the top of an exact table.
-
-    The host's own clamp value where it fits (SD-family schedules: 4518.76, so the host's
-    schedulers behave exactly as with its zsnr option); schedules whose second-to-last sigma is
-    already larger (DDPM linear: 15406) get twice that, keeping the table strictly increasing.
-    """
-    return max(SENTINEL_SIGMA, 2.0 * float(sigmas[-2]))
 
 
 class ZSNRSamplingMixin:
@@ -80,7 +67,7 @@ class ZSNRSamplingMixin:
         """Bool mask (broadcastable to a sample of `ndim` dims) of sigmas that mean SNR 0."""
         if self.zsnr_terminal_sigma is None:
             return None
-        mask = sigma >= self.zsnr_terminal_sigma * (1 - 1e-6)
+        mask = is_snr_zero(sigma, self.zsnr_terminal_sigma)
         return comfy.model_sampling.reshape_sigma(mask, ndim)
 
     def calculate_denoised(self, sigma, model_output, model_input):
@@ -143,7 +130,7 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
     call and hold its activations (350 MiB on a small SD1.5-layout UNet) until sampling ends."""
     model_sampling = guider.inner_model.model_sampling
     sentinel = getattr(model_sampling, "zsnr_terminal_sigma", None)
-    if sentinel is None or len(sigmas) < 2 or float(sigmas[0]) < sentinel * (1 - 1e-6):
+    if sentinel is None or len(sigmas) < 2 or not is_snr_zero(float(sigmas[0]), sentinel):
         return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
 
     # 1. The sampler's first-step noise: its eta at SNR 0 (samplers/sampler_families.py).

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import torch
 
+from ..schedules.snr_zero import is_snr_zero
+
 SPACES = ("v", "x0", "eps")
 PATHS = ("vp", "flow")
 # std(x_cfg) below this many float epsilons (of the inputs' dtype) times the size of the numbers
 # it was computed from is rounding noise, not spread: a constant tensor's computed std is a few
 # eps·|value|, never reliably 0, and the ratio std(x_pos)/std(x_cfg) would explode.
 ZERO_STD_EPS_FACTOR = 8.0
-# The host keeps sigmas as float32, so a sentinel sigma arrives rounded by up to ~6e-8 relative.
-SENTINEL_RELATIVE_TOLERANCE = 1e-6
 
 
 def work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -125,7 +125,7 @@ def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None)
     signal = torch.where(finite, sigma_data / norm, torch.zeros_like(sigma))
     noise = torch.where(finite, sigma / norm, torch.ones_like(sigma))
     if terminal_sigma is not None:
-        at_zero = sigma >= float(terminal_sigma) * (1 - SENTINEL_RELATIVE_TOLERANCE)
+        at_zero = is_snr_zero(sigma, terminal_sigma)
         signal = torch.where(at_zero, torch.zeros_like(signal), signal)
         noise = torch.where(at_zero, torch.ones_like(noise), noise)
     return signal, noise

@@ -1,9 +1,8 @@
 """pyproject.toml's [tool.comfy] metadata, as the Comfy Registry, Manager and comfy-cli read it."""
 from __future__ import annotations
 
-import tomllib
-
 import pytest
+import tomllib
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from zsnr_testlib import ROOT
