@@ -1,6 +1,10 @@
 """Write example_workflows/*.json (UI format) from tools/example_graphs.py.
 
 Needs the node schemas of a live server: `python tools/bootstrap.py run tools/build_example_workflows.py`.
+The files hold what that server's /object_info says about the host's own nodes too (e.g. the output
+slots of SaveImage, which ComfyUI 0.33.0 lists and 0.3.75 does not), so they are built on one host,
+BUILT_ON_COMFYUI (the embedded one, tools/bootstrap.py), and the staleness test
+(tests/e2e/test_server_foundation.py) compares them only there.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from workflow_format import api_to_ui  # noqa: E402
 
 OUT = ROOT / "example_workflows"
+# The ComfyUI version whose /object_info the committed example_workflows/*.json were generated from.
+BUILT_ON_COMFYUI = "0.3.75"
 
 
 def render_all(object_info: dict) -> dict[str, str]:
@@ -52,6 +58,12 @@ def thumbnail(client, name: str, graph: dict) -> Image.Image:
 def main() -> None:
     with ComfyServer(ROOT / "test_output" / "hosts" / "build_workflows") as server:
         client = server.client()
+        version = client.comfyui_version()
+        if version != BUILT_ON_COMFYUI:
+            # Another host's schemas would rewrite the host-owned parts of every file (and the
+            # staleness test, which runs on BUILT_ON_COMFYUI only, would then fail there).
+            sys.exit(f"the example workflows are built on ComfyUI {BUILT_ON_COMFYUI}, this host is {version}: "
+                     "run without COMFYUI_PATH (the embedded host), or change BUILT_ON_COMFYUI deliberately")
         rendered = render_all(client.object_info())
         OUT.mkdir(exist_ok=True)
         for name, text in rendered.items():

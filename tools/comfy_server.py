@@ -153,6 +153,10 @@ class ComfyClient:
     def object_info(self) -> dict:
         return self.get_json("/object_info")
 
+    def comfyui_version(self) -> str:
+        """The server's own ComfyUI version (GET /system_stats, from its comfyui_version.py)."""
+        return str(self.get_json("/system_stats")["system"]["comfyui_version"])
+
     def queue_prompt(self, graph: dict) -> str:
         status, body = self.post_json("/prompt", {"prompt": graph, "client_id": self.client_id})
         if status != 200:

@@ -29,3 +29,9 @@ def client(server):
 @pytest.fixture(scope="session")
 def object_info(client):
     return client.object_info()
+
+
+@pytest.fixture(scope="session")
+def host_version(client) -> str:
+    """The ComfyUI version of the server under test, as the server itself reports it."""
+    return client.comfyui_version()

@@ -13,6 +13,12 @@ outputs (type per slot). The test fails when a release would break a saved workf
   widget values by position (widgets_values), so a new widget may only come after them;
 - a new *required* input appears on an existing node: saved API graphs do not have it.
 
+Only what the pack controls is compared. A combo whose options are the host's own list (its
+samplers or schedulers: every host release may add or drop some) is recorded as
+`"options_from_host": "KSampler.sampler_name"` (or `.scheduler`) instead of option by option, so a
+host with other samplers neither breaks nor changes the snapshot; our own combos keep their options.
+Host nodes are not in the snapshot at all.
+
 Adding is fine: new nodes, new optional inputs after the existing widgets, new combo options, new
 output slots after the existing ones. After such an addition, regenerate the snapshot with
 `python tests/e2e/test_contract.py --update` (through the bootstrap venv: `python
@@ -55,8 +61,32 @@ def is_pack_node(info: dict) -> bool:
     return info.get("python_module", "").split(".")[:2] == PACK_MODULE.split(".")
 
 
-def node_contract(info: dict) -> dict:
-    """What a saved workflow relies on, from one /object_info entry."""
+# The host's own option lists, by where /object_info shows them (KSampler's scheduler list also
+# holds the spacings this pack registers, nodes/schedulers.py, exactly as a node of ours using
+# comfy.samplers.SCHEDULER_NAMES would see it).
+HOST_LISTS = {"KSampler.sampler_name": ("KSampler", "sampler_name"), "KSampler.scheduler": ("KSampler", "scheduler")}
+
+
+def combo_choices(spec) -> list | None:
+    """A combo input's options in either schema form ([[...]] or ["COMBO", {"options": [...]}])."""
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    choices = spec[0] if isinstance(spec[0], list) else options.get("options")
+    return None if choices is None else list(choices)
+
+
+def host_lists(object_info: dict) -> dict[str, list]:
+    """HOST_LISTS as this server lists them (label -> options)."""
+    found = {}
+    for label, (node, name) in HOST_LISTS.items():
+        spec = object_info.get(node, {}).get("input", {}).get("required", {}).get(name)
+        if spec is not None and combo_choices(spec) is not None:
+            found[label] = combo_choices(spec)
+    return found
+
+
+def node_contract(info: dict, host_options: dict[str, list] | None = None) -> dict:
+    """What a saved workflow relies on, from one /object_info entry (host_options: host_lists())."""
+    host_owned = {frozenset(choices): label for label, choices in (host_options or {}).items()}
     inputs, widgets = {}, []
     order = info.get("input_order", {})
     for category in ("required", "optional"):
@@ -65,9 +95,11 @@ def node_contract(info: dict) -> dict:
             kind = spec[0]
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
             entry = {"type": "COMBO" if isinstance(kind, list) else kind, "required": category == "required"}
-            choices = kind if isinstance(kind, list) else options.get("options")
-            if choices is not None:
-                entry["options"] = list(choices)
+            choices = combo_choices(spec)
+            if choices is not None and frozenset(choices) in host_owned:
+                entry["options_from_host"] = host_owned[frozenset(choices)]
+            elif choices is not None:
+                entry["options"] = choices
             if "default" in options:
                 entry["default"] = options["default"]
             inputs[name] = entry
@@ -79,7 +111,8 @@ def node_contract(info: dict) -> dict:
 
 
 def contract_from_object_info(object_info: dict) -> dict:
-    return {name: node_contract(info) for name, info in sorted(object_info.items()) if is_pack_node(info)}
+    lists = host_lists(object_info)
+    return {name: node_contract(info, lists) for name, info in sorted(object_info.items()) if is_pack_node(info)}
 
 
 def contract_breaks(snapshot: dict, live: dict) -> list[str]:
@@ -100,9 +133,13 @@ def contract_breaks(snapshot: dict, live: dict) -> list[str]:
                 problems.append(f"{where}: type {was['type']} became {now['type']}")
             if now["required"] and not was["required"]:
                 problems.append(f"{where}: optional input became required")
-            lost = [option for option in was.get("options", []) if option not in now.get("options", [])]
-            if lost:
-                problems.append(f"{where}: options {lost} disappeared")
+            if "options_from_host" in was:
+                if now.get("options_from_host") != was["options_from_host"]:
+                    problems.append(f"{where}: no longer offers the host's {was['options_from_host']} list")
+            else:
+                lost = [option for option in was.get("options", []) if option not in now.get("options", [])]
+                if lost:
+                    problems.append(f"{where}: options {lost} disappeared")
             if "default" in was and type(now.get("default")) is not type(was["default"]):
                 problems.append(f"{where}: default {was['default']!r} became {now.get('default')!r} (type changed)")
         for name, now in new["inputs"].items():
@@ -161,6 +198,39 @@ def test_contract_checker_catches_every_breaking_change():
     assert broken(lambda n: n.update(widget_order=["steps", "mode", "extra"]))
     assert broken(lambda n: n["outputs"][0].update(type="LATENT"))
     assert contract_breaks(old, {})
+
+    with_host_list = json.loads(json.dumps(old))
+    with_host_list["N"]["inputs"]["sampler"] = {"type": "COMBO", "required": False, "default": "euler",
+                                                "options_from_host": "KSampler.sampler_name"}
+    assert contract_breaks(with_host_list, with_host_list) == []
+    own_list = json.loads(json.dumps(with_host_list))
+    own_list["N"]["inputs"]["sampler"] = {"type": "COMBO", "required": False, "default": "euler", "options": ["euler"]}
+    assert contract_breaks(with_host_list, own_list), "a combo that stops offering the host's list must be caught"
+
+
+def test_host_owned_lists_are_recorded_by_reference(object_info):
+    """On the live schemas: a combo listing the host's samplers or schedulers is recorded as the
+    host's list, so another host's list (a sampler more or less) changes nothing in the contract,
+    while a lost option of our own combos still does."""
+    lists = host_lists(object_info)
+    assert set(lists) == set(HOST_LISTS), f"the host lists moved: {sorted(lists)}"
+    assert "euler" in lists["KSampler.sampler_name"] and "trailing" in lists["KSampler.scheduler"]
+    ksampler = node_contract(object_info["KSampler"], lists)
+    assert ksampler["inputs"]["sampler_name"]["options_from_host"] == "KSampler.sampler_name"
+    assert ksampler["inputs"]["scheduler"]["options_from_host"] == "KSampler.scheduler"
+    assert "options" not in ksampler["inputs"]["sampler_name"]
+
+    other_host = json.loads(json.dumps(object_info))  # the same schemas with one sampler fewer
+    spec = other_host["KSampler"]["input"]["required"]["sampler_name"]
+    fewer = combo_choices(spec)[:-1]
+    spec[:] = [fewer, *spec[1:]] if isinstance(spec[0], list) else [spec[0], {**spec[1], "options": fewer}]
+    other = node_contract(other_host["KSampler"], host_lists(other_host))
+    assert contract_breaks({"KSampler": ksampler}, {"KSampler": other}) == []
+
+    ours = contract_from_object_info(object_info)
+    trimmed = json.loads(json.dumps(ours))
+    trimmed["ZeroTerminalSNR"]["inputs"]["terminal"]["options"].remove("exact")
+    assert contract_breaks(ours, trimmed), "a lost option of our own combo must still be caught"
 
 
 def test_live_nodes_keep_the_committed_contract(object_info):

@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from build_example_workflows import BUILT_ON_COMFYUI, render_all
 from build_example_workflows import OUT as EXAMPLES_DIR
-from build_example_workflows import render_all
 from example_graphs import EXAMPLES, reference_sampling_graph
 from PIL import Image
 from workflow_format import load, strip_meta, ui_to_api
@@ -49,7 +49,14 @@ def test_spacings_appear_in_stock_ksampler(object_info):
     assert names.count("sgm_uniform") == 1, "the host's own sgm_uniform must stay unique"
 
 
-def test_committed_example_workflows_are_current(object_info):
+def test_committed_example_workflows_are_current(object_info, host_version):
+    # The files also carry the host's own schemas (input order and output slots of its core nodes),
+    # so regenerating them is byte-identical only on the host they were built on; on every host,
+    # test_example_workflow_converts_back_to_its_graph and test_contract.py's
+    # test_example_workflow_runs check that the committed files load and run.
+    if host_version != BUILT_ON_COMFYUI:
+        pytest.skip(f"example_workflows/ are built on ComfyUI {BUILT_ON_COMFYUI} "
+                    f"(tools/build_example_workflows.py BUILT_ON_COMFYUI); this host is {host_version}")
     for name, text in render_all(object_info).items():
         committed = EXAMPLES_DIR / name
         assert committed.is_file(), f"{committed} missing: run tools/build_example_workflows.py"
