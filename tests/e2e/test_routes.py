@@ -12,7 +12,8 @@ from zsnr_core.schedules import betas, conversions, plot_data, spacing
 
 pytestmark = pytest.mark.e2e
 ROUTE = "/zsnr/timesteps"
-# ComfyUI's zsnr clamp of alphā_T (REFERENCE.md §3): the finite sigma the host sees at SNR 0
+# ComfyUI's zsnr clamp of alphā_T (comfy/model_sampling.py, rescale_zero_terminal_snr_sigmas): the
+# finite sigma the host sees at SNR 0
 COMFY_ZSNR_ALPHAS_CUMPROD_T = 4.8973451890853435e-08
 
 

@@ -25,9 +25,9 @@ def test_ztsnr_vpred_trailing_recovers_brightness_range(client, object_info):
     flawed = flawed_sd_graph(steps=fixed["6"]["inputs"]["steps"], batch=BATCH)
     fixed_spread, flawed_spread = brightness_spread(client, fixed), brightness_spread(client, flawed)
     data_spread = 1.8 / 12**0.5  # brightness_ramp: uniform on [-0.9, 0.9]
-    # REFERENCE.md §6: the flawed setup stays grey (r 0.12-0.30 at every step count); exact ZTSNR
-    # + v + trailing reaches r ≈ 0.7 at 25 steps. With 32 seeds a std is known to ±13 %, so a
-    # factor 1.5 between the two separates them with room on both sides.
+    # README.md, "Quality per NFE": the flawed setup stays grey (r 0.09-0.23 from 5 to 50 steps);
+    # exact ZTSNR + v + trailing reaches r ≈ 0.7 at 25 steps (paper §3). With 32 seeds a std is
+    # known to ±13 %, so a factor 1.5 between the two separates them with room on both sides.
     print(f"\nbrightness spread r: fixed {fixed_spread / data_spread:.2f}, flawed {flawed_spread / data_spread:.2f}")
     assert flawed_spread / data_spread < 0.4
     assert fixed_spread > 1.5 * flawed_spread
