@@ -4,6 +4,12 @@ The frontend widget (web/js/zsnr.js) asks this route instead of re-implementing 
 JavaScript: the answer comes from the same functions the nodes run (schedules/spacing.py,
 schedules/plot_data.py) on the same sampling object ZeroTerminalSNR installs (make_sampling), so
 the preview shows what the sampler will do.
+
+`terminal` is the model's terminal mode: none (the schedule as declared), exact (SNR 0, drawn as
+log-SNR -inf), clamp_comfy (alphā_T = 4.9e-8: ZeroTerminalSNR's clamp_comfy and the host's own
+ModelSamplingDiscrete zsnr option) or clamp_diffusers (alphā_T = 2^-24); a clamped top has a
+finite log-SNR. The older boolean `zsnr` is still accepted: true means exact (what it always
+meant here: ZeroTerminalSNR's default), false means none; giving both is refused.
 """
 from __future__ import annotations
 
@@ -12,14 +18,12 @@ import math
 import re
 import sys
 
-import torch
 from aiohttp import web
 
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas
-from ..schedules.conversions import log_snr_from_alphas_cumprod
-from ..schedules.plot_data import json_number, log_snr_at_timesteps, selected_timesteps
+from ..schedules.plot_data import preview_series, selected_timesteps
 from ..schedules.spacing import SPACINGS, spacing_sigmas
-from .zsnr_sampling import make_sampling
+from .zsnr_sampling import TERMINALS, make_sampling
 
 LOG = logging.getLogger("zsnr")
 ROUTE = "/zsnr/timesteps"
@@ -27,7 +31,8 @@ ROUTE = "/zsnr/timesteps"
 SCHEDULES = ("scaled_linear", "linear", "cosine")
 MAX_TRAIN_TIMESTEPS = 10000
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "zsnr", "T")
+TERMINAL_MODES = ("none", *TERMINALS)  # none | exact | clamp_comfy | clamp_diffusers
+PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "terminal", "zsnr", "T")
 
 
 class QueryError(ValueError):
@@ -82,47 +87,62 @@ def parse_query(query) -> dict:
         if hasattr(query, "getall") and len(query.getall(name)) > 1:
             raise QueryError(name, query.getall(name), "a single value")
     total = _integer(query, "T", 1000, 2, MAX_TRAIN_TIMESTEPS)
-    zsnr_text = query.get("zsnr", "false").lower()
-    if zsnr_text not in BOOLEANS:
-        raise QueryError("zsnr", query.get("zsnr"), "true or false")
     return {
         "spacing": _choice(query, "spacing", "trailing", SPACINGS),
         "steps": _integer(query, "steps", 20, 1, total),  # at most one step per training timestep
         "denoise": _fraction(query, "denoise", 1.0),
         "steps_offset": _integer(query, "steps_offset", 0, 0, total - 1),
         "schedule": _choice(query, "schedule", "scaled_linear", SCHEDULES),
-        "zsnr": BOOLEANS[zsnr_text],
+        "terminal": _terminal(query),
         "num_train_timesteps": total,
     }
 
 
-def _numbers(values: torch.Tensor) -> list[float | None]:
-    return [json_number(float(v)) for v in values.tolist()]
+def _terminal(query) -> str:
+    """`terminal`, or the older boolean `zsnr` (true: exact, false: none), never both."""
+    if "zsnr" not in query:
+        return _choice(query, "terminal", "none", TERMINAL_MODES)
+    if "terminal" in query:
+        raise QueryError("zsnr", query.get("zsnr"), "", f"{ROUTE}: parameter 'zsnr' is the older form of "
+                         f"'terminal'; give one of them, not both (terminal = {query.get('terminal')!r})")
+    text = query.get("zsnr").lower()
+    if text not in BOOLEANS:
+        raise QueryError("zsnr", query.get("zsnr"), "true or false")
+    return "exact" if BOOLEANS[text] else "none"
 
 
-def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int, schedule: str, zsnr: bool,
+def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int, schedule: str, terminal: str,
                      num_train_timesteps: int) -> dict:
-    """The JSON answer: what TimestepSpacingScheduler returns on a model of this schedule (with
-    ZeroTerminalSNR exact when zsnr) and where its steps lie on the log-SNR curve.
+    """The JSON answer: what TimestepSpacingScheduler returns on a model of this schedule (after
+    ZeroTerminalSNR with this terminal mode unless none) and where its steps lie on the log-SNR curve.
 
     JSON has no infinity: log-SNR = -inf (SNR 0) is sent as null and flagged in `snr_zero`.
+    `zsnr` (the schedule was rescaled) stays in the answer for clients of the boolean form.
     """
     base = alphas_cumprod_from_betas(make_betas(schedule, num_train_timesteps))
-    sampling = make_sampling(base, "exact" if zsnr else None, "v_prediction")
+    rescaled = terminal != "none"
+    sampling = make_sampling(base, terminal if rescaled else None, "v_prediction")
+    _check_clamp_below(sampling.zsnr_alphas_cumprod, terminal, schedule)
     sigmas = spacing_sigmas(spacing, steps, sampling.sigmas, denoise=denoise, steps_offset=steps_offset)
     timesteps = selected_timesteps(spacing, steps, num_train_timesteps, denoise, steps_offset)
-    log_snr = log_snr_at_timesteps(sampling.zsnr_alphas_cumprod, timesteps)
-    curve = log_snr_from_alphas_cumprod(sampling.zsnr_alphas_cumprod)
+    series = preview_series(sampling.zsnr_alphas_cumprod, timesteps, base if rescaled else None)
     return {
         "spacing": spacing, "steps": steps, "denoise": denoise, "steps_offset": steps_offset,
-        "schedule": schedule, "zsnr": zsnr, "T": num_train_timesteps,
+        "schedule": schedule, "terminal": terminal, "zsnr": rescaled, "T": num_train_timesteps,
         "timesteps": timesteps.tolist(),
         "sigmas": sigmas.tolist(),
-        "log_snr": _numbers(log_snr),
-        "snr_zero": (log_snr == -math.inf).tolist(),
-        "log_snr_curve": _numbers(curve),
-        "original_log_snr_curve": _numbers(log_snr_from_alphas_cumprod(base)) if zsnr else None,
+        **series,
     }
+
+
+def _check_clamp_below(alphas_cumprod, terminal: str, schedule: str) -> None:
+    """A clamp must stay below alphā at t = T-2 of the rescaled schedule, or the sigmas stop
+    increasing in t. DDPM's linear schedule rescaled has alphā_(T-2) ≈ 4.2e-9, below both clamps."""
+    last, before = float(alphas_cumprod[-1]), float(alphas_cumprod[-2])
+    if terminal.startswith("clamp") and not last < before:
+        raise QueryError("terminal", terminal, "", f"{ROUTE}: terminal {terminal!r} sets alphā_T = {last:.3g}, "
+                         f"not below alphā_(T-2) = {before:.3g} of the rescaled {schedule} schedule, so its "
+                         "sigmas would not increase in t; use terminal = exact")
 
 
 async def timesteps_handler(request: web.Request) -> web.Response:

@@ -183,3 +183,26 @@ def build_plot_data(alphas_cumprod: torch.Tensor, y_axis: str, marked_timesteps:
 def json_number(value: float) -> float | None:
     """A float for JSON, which has no infinities: ±inf and NaN become None (null)."""
     return value if math.isfinite(value) else None
+
+
+def _json_numbers(values: torch.Tensor) -> list[float | None]:
+    return [json_number(float(v)) for v in values.tolist()]
+
+
+def preview_series(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor,
+                   original_alphas_cumprod: torch.Tensor | None = None) -> dict:
+    """What the live preview draws (the /zsnr/timesteps answer), JSON-ready.
+
+    `log_snr` at the steps and `log_snr_curve` over every timestep of the sampling schedule, and
+    `original_log_snr_curve` of the schedule it was rescaled from (None when it was not). Exact
+    SNR 0 (alphā = 0) is log-SNR -inf, sent as None and flagged in `snr_zero`; a clamped terminal
+    (alphā_T > 0) keeps its finite log-SNR log(alphā_T / (1 - alphā_T)).
+    """
+    log_snr = log_snr_at_timesteps(alphas_cumprod, timesteps)
+    return {
+        "log_snr": _json_numbers(log_snr),
+        "snr_zero": (log_snr == -math.inf).tolist(),
+        "log_snr_curve": _json_numbers(log_snr_from_alphas_cumprod(alphas_cumprod)),
+        "original_log_snr_curve": None if original_alphas_cumprod is None
+        else _json_numbers(log_snr_from_alphas_cumprod(original_alphas_cumprod)),
+    }

@@ -1,17 +1,28 @@
 """The real frontend (comfyui-frontend-package) in headless Chromium, driven by Playwright: our
 extension loads cleanly, every example workflow loads with no missing node types, the live preview
-follows the widgets, and a schedule-plot workflow queued from the page shows its image in the node.
+follows the widgets, the model chain (also across subgraph boundaries) and the terminal mode, and a
+schedule-plot workflow queued from the page shows its image in the node.
+
+Every live-preview test runs on both renderers of the frontend: the classic LiteGraph canvas and
+"Nodes 2.0" (setting Comfy.VueNodes.Enabled). On the canvas a widget edit is made as the frontend
+makes it (BaseWidget.setValue); on Nodes 2.0 through the node's own DOM controls (typing into the
+number field, picking a combo option, flipping a switch), so the test sees what a user's edit does.
 
 Chromium is Debian's (/usr/bin/chromium, installed by the test setup); Playwright never downloads
-a browser here. Screenshots of every test go to test_output/browser/.
+a browser here. Screenshots of every test go to test_output/browser/ (git-ignored).
+
+Longer than 250 lines: the fixtures and the helpers that drive the two renderers serve only this
+tier, and splitting them into a module of their own would hide what each test does.
 """
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -19,7 +30,7 @@ from build_example_workflows import OUT as EXAMPLES_DIR
 from PIL import Image
 from workflow_format import api_to_ui, strip_meta, ui_to_api
 from zsnr_core.schedules import plot_data, spacing
-from zsnr_testlib import ROOT, TEST_OUTPUT
+from zsnr_testlib import TEST_OUTPUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 # Debian's package installs /usr/bin/chromium; older releases name it chromium-browser
@@ -28,11 +39,21 @@ CHROMIUM = next((Path(p) for p in ("/usr/bin/chromium", shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                  "--disable-component-update", "--disable-sync", "--disable-quic"]
 SCREENSHOTS = TEST_OUTPUT / "browser"
-README_SCREENSHOT = ROOT / "docs" / "live_widget.png"
 EXTENSION_NAME = "zsnr.livePreview"
 OUR_CODE = re.compile(r"/extensions/zsnr/|zsnr preview|zsnr\.livePreview")
 REFERENCE = {"class_type": "ZSNRReferenceModel", "inputs": {
     "dataset": "brightness_ramp", "trained_schedule": "scaled_linear_zsnr", "prediction": "v_prediction"}}
+RENDERERS = ["classic", "vue"]
+# the terminal alphā of the clamps (nodes/zsnr_sampling.py, README "How exact SNR 0 works"):
+# ComfyUI's zsnr option and diffusers' Euler/DPM/UniPC schedulers with rescale_betas_zero_snr
+CLAMPS = {"clamp_comfy": 4.8973451890853435e-08, "clamp_diffusers": 2.0**-24}
+# a widget row in a Nodes 2.0 node: frontend 1.32 marks it by class, 1.49 by test id
+VUE_WIDGET_ROW = '.lg-node-widget, [data-testid="node-widget"]'
+
+
+def clamp_log_snr(alphas_cumprod_terminal: float) -> float:
+    """log-SNR = log(alphā / (1 - alphā)) (paper §2, SNR = alphā / (1 - alphā))."""
+    return math.log(alphas_cumprod_terminal / (1 - alphas_cumprod_terminal))
 
 
 def schedule_plot_graph() -> dict:
@@ -45,10 +66,12 @@ def schedule_plot_graph() -> dict:
     }
 
 
-def preview_graph() -> dict:
+def preview_graph(model_node: dict | None = None) -> dict:
+    """reference model → node 2 (ZeroTerminalSNR exact unless given) → Timestep Spacing Scheduler."""
+    node_2 = model_node or {"class_type": "ZeroTerminalSNR", "inputs": {"terminal": "exact"}}
     return {
         "1": dict(REFERENCE),
-        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "2": {"class_type": node_2["class_type"], "inputs": {"model": ["1", 0], **node_2["inputs"]}},
         "3": {"class_type": "TimestepSpacingScheduler", "inputs": {
             "model": ["2", 0], "spacing": "trailing", "steps": 20, "denoise": 1.0, "steps_offset": 0}},
     }
@@ -76,20 +99,36 @@ def browser():
             instance.close()
 
 
-@pytest.fixture
-def page(browser, server, request):
-    """A fresh page on the server's frontend, ready once our extension and node types are in;
-    its console messages are collected in page.zsnr_messages; a screenshot is saved afterwards."""
+@pytest.fixture(params=RENDERERS)
+def renderer(request) -> str:
+    return request.param
+
+
+def _open_page(browser, server, request, vue: bool):
+    """A fresh page on the server's frontend, ready once our extension and node types are in and
+    the renderer is the one asked for (the setting is stored per user on the server, so it is set
+    on every page). Console messages go to page.zsnr_messages, our route's requests (as query
+    dicts) to page.zsnr_requests; a screenshot is saved afterwards."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     messages: list[dict] = []
+    requests: list[dict] = []
     page.on("console", lambda m: messages.append({"type": m.type, "text": m.text, "url": m.location.get("url", "")}))
     page.on("pageerror", lambda e: messages.append({"type": "pageerror", "text": f"{e}\n{e.stack or ''}", "url": ""}))
-    page.zsnr_messages = messages
+    page.on("request", lambda r: requests.append(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.url).query)))
+            if "/zsnr/timesteps" in r.url else None)
+    page.zsnr_messages, page.zsnr_requests = messages, requests
     page.goto(server.url)
     page.wait_for_function(
         "() => window.app?.graph && window.app.canvas && window.LiteGraph?.registered_node_types?.ZSNRSchedulePlot"
         " && (window.app.extensions || []).some(e => e.name === 'zsnr.livePreview')", timeout=120_000)
+    # the frontend's settings API: app.extensionManager.setting (1.32 and 1.49), else the older dialog's
+    page.evaluate("""async (vue) => {
+        const setting = app.extensionManager?.setting;
+        if (setting?.set) await setting.set('Comfy.VueNodes.Enabled', vue);
+        else await app.ui.settings.setSettingValueAsync('Comfy.VueNodes.Enabled', vue);
+    }""", vue)
+    page.wait_for_function(f"() => LiteGraph.vueNodesMode === {json.dumps(vue)}", timeout=20_000)
     try:
         yield page
     finally:
@@ -97,6 +136,16 @@ def page(browser, server, request):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
         context.close()
+
+
+@pytest.fixture
+def page(browser, server, request, renderer):
+    yield from _open_page(browser, server, request, renderer == "vue")
+
+
+@pytest.fixture
+def classic_page(browser, server, request):
+    yield from _open_page(browser, server, request, False)
 
 
 def our_problems(messages: list[dict]) -> list[dict]:
@@ -118,30 +167,117 @@ def load_workflow(page, workflow: dict) -> list[str]:
         }""", workflow)
 
 
-def wait_preview(page, node_id: int, **expected):
-    condition = " && ".join(f"s.{key} === {json.dumps(value)}" for key, value in expected.items())
-    page.wait_for_function(
-        f"""() => {{ const s = app.graph.getNodeById({node_id})?.zsnrPreview;
-                     return s && s.status === 'ok' && {condition or 'true'}; }}""", timeout=20_000)
-    return page.evaluate(f"""() => {{ const s = app.graph.getNodeById({node_id}).zsnrPreview;
-        return {{status: s.status, steps: s.steps, spacing: s.spacing, params: s.params, timesteps: s.timesteps,
-                 snr_zero: s.answer.snr_zero, requests: s.requests}}; }}""")
+def load_preview_graph(page, object_info, renderer: str, graph: dict | None = None) -> None:
+    assert load_workflow(page, api_to_ui(graph or preview_graph(), object_info)) == []
+    show_all_nodes(page)
+    assert_renderer(page, renderer)
 
 
-def set_widget(page, node_id: int, name: str, value):
-    """Change a widget the way the frontend does on a user edit (BaseWidget.setValue: value,
-    callback, node.onWidgetChanged, graph version)."""
-    page.evaluate(
-        """([id, name, value]) => {
-            const node = app.graph.getNodeById(id);
-            node.widgets.find(w => w.name === name).setValue(value, {e: null, node, canvas: app.canvas});
-            app.canvas.setDirty(true, true);
-        }""", [node_id, name, value])
+def show_all_nodes(page) -> None:
+    """Scroll the canvas (zoom 0.8) so every node is inside the window and can be clicked."""
+    page.evaluate("""() => {
+        const nodes = app.canvas.graph.nodes, ds = app.canvas.ds;
+        ds.scale = 0.8;
+        ds.offset = [80 - Math.min(...nodes.map(n => n.pos[0])), 140 - Math.min(...nodes.map(n => n.pos[1]))];
+        app.canvas.setDirty(true, true);
+    }""")
+    page.wait_for_timeout(300)  # a frame: Nodes 2.0 moves its node elements with the canvas transform
 
 
-def preview_pixels(page, node_id: int) -> str:
+def assert_renderer(page, renderer: str) -> None:
+    """Nodes 2.0 draws every node as a DOM element; the classic canvas draws none."""
+    if renderer == "vue":
+        page.wait_for_selector('[data-node-id="3"]', timeout=20_000)
+    else:
+        assert page.locator("[data-node-id]").count() == 0
+
+
+NODE = "app.graph.getNodeById({})"
+
+
+def preview(page, node: str = "app.graph.getNodeById(3)", query: dict | None = None, drawn: bool = True,
+            **expected) -> dict:
+    """The preview state of `node` (a JS expression) once its answer is in (and drawn, unless the
+    node is in a graph not shown), its fields equal `expected` and its route query holds `query`."""
+    state = None
+    for _ in range(200):
+        state = page.evaluate(f"""() => {{ const s = ({node})?.zsnrPreview;
+            return s && {{status: s.status, steps: s.steps, spacing: s.spacing, terminal: s.terminal, params: s.params,
+                     timesteps: s.timesteps, snr_zero: s.answer?.snr_zero, requests: s.requests, drawn: s.drawn,
+                     shown: s.canvas.isConnected && s.canvas.getBoundingClientRect().width > 0}}; }}""")
+        if (state and state["status"] == "ok" and (not drawn or (state["drawn"] or {}).get("status") == "ok")
+                and all(state.get(key) == value for key, value in expected.items())
+                and (query or {}).items() <= (state["params"] or {}).items()):
+            return state
+        page.wait_for_timeout(100)
+    raise AssertionError(f"preview never reached {expected} {query or ''}; last state: "
+                         f"{ {k: v for k, v in (state or {}).items() if k not in ('drawn', 'timesteps')} }")
+
+
+def requested(page, **params) -> None:
+    """Wait until the page has asked our route with these parameters (strings, as in the URL)."""
+    wanted = {k: str(v) for k, v in params.items()}
+    for _ in range(100):
+        if any(wanted.items() <= query.items() for query in page.zsnr_requests):
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no GET /zsnr/timesteps with {wanted}; sent: {page.zsnr_requests[-5:]}")
+
+
+def widget_value(page, node_id: int, name: str):
+    return page.evaluate("([id, name]) => app.canvas.graph.getNodeById(id).widgets.find(w => w.name === name).value",
+                         [node_id, name])
+
+
+def edit_widget(page, renderer: str, node_id: int, name: str, value) -> None:
+    """Change a widget of a node in the graph shown (app.canvas.graph) as a user would."""
+    if renderer == "classic":
+        # BaseWidget.setValue: what the canvas runs on an edit (value, callback, onWidgetChanged)
+        page.evaluate(
+            """([id, name, value]) => {
+                const node = app.canvas.graph.getNodeById(id);
+                node.widgets.find(w => w.name === name).setValue(value, {e: null, node, canvas: app.canvas});
+                app.canvas.setDirty(true, true);
+            }""", [node_id, name, value])
+    else:
+        edit_vue_widget(page, node_id, name, value)
+    assert widget_value(page, node_id, name) == (pytest.approx(value, abs=1e-9) if isinstance(value, float) else value)
+
+
+def edit_vue_widget(page, node_id: int, name: str, value) -> None:
+    node = page.locator(f'[data-node-id="{node_id}"]')
+    row = node.locator(VUE_WIDGET_ROW).filter(has=page.get_by_text(name, exact=True))
+    advanced = node.locator('[data-testid="advanced-inputs-button"]')  # 1.49 folds advanced inputs away
+    if row.count() == 0 and advanced.count():
+        advanced.click()
+    if isinstance(value, bool):
+        if widget_value(page, node_id, name) != value:
+            row.locator("[role=switch]").click(force=True)  # 1.32's switch is a transparent checkbox
+    elif isinstance(value, str):
+        row.locator("[role=combobox]").first.click()
+        page.get_by_role("option", name=value, exact=True).click()
+        page.get_by_role("listbox").wait_for(state="hidden")  # it fades out over the widgets below
+    else:
+        # 1.49 lays a drag-to-scrub layer over the field; a click on it starts text editing
+        row.locator("input[role=spinbutton]").click(force=True)
+        if isinstance(value, int):
+            page.keyboard.press("Control+a")
+            page.keyboard.type(str(value))
+            page.keyboard.press("Enter")
+            return
+        # 1.32's field takes no decimal point (its InputNumber gets no fraction digits), so a
+        # fraction is reached with the arrow keys, one widget step per press, in both frontends
+        step = page.evaluate("([id, name]) => { const w = app.canvas.graph.getNodeById(id).widgets"
+                             ".find(w => w.name === name); return w.options.step2 ?? w.options.round; }", [node_id, name])
+        presses = round((widget_value(page, node_id, name) - value) / step)
+        for _ in range(abs(presses)):
+            page.keyboard.press("ArrowDown" if presses > 0 else "ArrowUp")
+        page.keyboard.press("Enter")
+
+
+def preview_pixels(page, node: str = "app.graph.getNodeById(3)") -> str:
     return page.evaluate(f"""() => {{
-        const c = app.graph.getNodeById({node_id}).zsnrPreview.canvas;
+        const c = ({node}).zsnrPreview.canvas;
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let hash = 0;
         for (let i = 0; i < data.length; i += 7) hash = (hash * 31 + data[i]) >>> 0;
@@ -149,8 +285,12 @@ def preview_pixels(page, node_id: int) -> str:
     }}""")
 
 
-def node_screenshot(page, node_id: int, path: Path) -> None:
-    """Centre the node at zoom 1.25 and save a screenshot of just that node."""
+def node_screenshot(page, renderer: str, node_id: int, path: Path) -> None:
+    """A screenshot of just that node (on the canvas: centred at zoom 1.25)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if renderer == "vue":
+        page.locator(f'[data-node-id="{node_id}"]').screenshot(path=str(path))
+        return
     box = page.evaluate(f"""() => {{
         const node = app.graph.getNodeById({node_id}), ds = app.canvas.ds;
         const title = LiteGraph.NODE_TITLE_HEIGHT;
@@ -163,15 +303,15 @@ def node_screenshot(page, node_id: int, path: Path) -> None:
                  width: node.size[0] * ds.scale + 24, height: (node.size[1] + title) * ds.scale + 42}};
     }}""")
     page.wait_for_timeout(500)  # two frames: the canvas and the DOM widget follow the new view
-    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), clip=box)
 
 
-def test_page_loads_with_no_errors_from_our_extension(page, object_info):
-    assert load_workflow(page, api_to_ui(preview_graph(), object_info)) == []
-    wait_preview(page, 3)
+def test_page_loads_with_no_errors_from_our_extension(page, object_info, renderer):
+    load_preview_graph(page, object_info, renderer)
+    assert preview(page)["shown"], "the preview canvas is not on the page"
     names = page.evaluate("() => app.extensions.map(e => e.name)")
     assert EXTENSION_NAME in names
+    node_screenshot(page, renderer, 3, SCREENSHOTS / f"live_preview_{renderer}.png")
     assert our_problems(page.zsnr_messages) == []
 
 
@@ -179,11 +319,13 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_workflow_loads_with_no_missing_node_types(page, object_info, path):
+def test_example_workflow_loads_with_no_missing_node_types(classic_page, object_info, path):
+    page = classic_page
     workflow = json.loads(path.read_text())
     assert load_workflow(page, workflow) == []
     loaded = page.evaluate("() => app.graph.nodes.map(n => [n.id, n.type, n.type in LiteGraph.registered_node_types])")
-    assert sorted(n[0] for n in loaded) == sorted(n["id"] for n in workflow["nodes"])
+    # frontend 1.49 keeps node ids as strings, 1.32 as numbers
+    assert sorted(str(n[0]) for n in loaded) == sorted(str(n["id"]) for n in workflow["nodes"])
     assert all(registered for _, _, registered in loaded), loaded
     # what the frontend would queue and what it would save are the workflow's own graph: our
     # preview widget adds no input and no widget value
@@ -194,77 +336,193 @@ def test_example_workflow_loads_with_no_missing_node_types(page, object_info, pa
     assert our_problems(page.zsnr_messages) == []
 
 
-def test_live_preview_follows_the_widgets_without_queueing(page, object_info, client):
-    assert load_workflow(page, api_to_ui(preview_graph(), object_info)) == []
-    first = wait_preview(page, 3, steps=20)
-    # the model input comes from the reference model (SD family) through ZeroTerminalSNR
+def test_live_preview_follows_the_widgets_without_queueing(page, object_info, client, renderer):
+    load_preview_graph(page, object_info, renderer)
+    first = preview(page, steps=20)
+    # the model input comes from the reference model (SD family) through ZeroTerminalSNR exact
     assert first["params"] == {"spacing": "trailing", "steps": 20, "denoise": 1, "steps_offset": 0,
-                               "schedule": "scaled_linear", "zsnr": True}
+                               "schedule": "scaled_linear", "terminal": "exact"}
     assert first["timesteps"] == spacing.select_timesteps("trailing", 20, 1000).tolist()
-    pixels = preview_pixels(page, 3)
+    assert len(first["drawn"]["marks"]) == 19 and first["drawn"]["snrZeroMarks"] == 1
+    pixels = preview_pixels(page)
     queue_before = client.get_json("/queue")
 
-    set_widget(page, 3, "steps", 10)
-    after = wait_preview(page, 3, steps=10)
+    edit_widget(page, renderer, 3, "steps", 10)
+    requested(page, steps=10, spacing="trailing", terminal="exact")
+    after = preview(page, steps=10)
     # paper Table 2, trailing, 0-indexed: 999, 899, …, 99; the first is the SNR-0 step
     assert after["timesteps"] == [float(t) for t in range(999, 0, -100)]
     assert after["snr_zero"] == [True] + [False] * 9
-    assert preview_pixels(page, 3) != pixels, "the preview canvas was not redrawn"
-    node_screenshot(page, 3, README_SCREENSHOT)
+    assert len(after["drawn"]["marks"]) == 9 and after["drawn"]["snrZeroMarks"] == 1
+    assert "10 steps" in after["drawn"]["header"]
+    assert preview_pixels(page) != pixels, "the preview canvas was not redrawn"
+    node_screenshot(page, renderer, 3, SCREENSHOTS / f"live_widget_{renderer}.png")
 
-    set_widget(page, 3, "spacing", "leading")
-    set_widget(page, 3, "steps_offset", 1)
-    leading = wait_preview(page, 3, spacing="leading", steps=10)
+    edit_widget(page, renderer, 3, "spacing", "leading")
+    edit_widget(page, renderer, 3, "steps_offset", 1)
+    requested(page, spacing="leading", steps=10, steps_offset=1)
+    leading = preview(page, spacing="leading", steps=10)
     assert leading["timesteps"] == spacing.select_timesteps("leading", 10, 1000, steps_offset=1).tolist()
-    set_widget(page, 3, "denoise", 0.5)
-    page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.params.denoise === 0.5 && "
-                           "app.graph.getNodeById(3).zsnrPreview.status === 'ok'", timeout=20_000)
-    half = wait_preview(page, 3)
-    assert half["timesteps"] == plot_data.selected_timesteps("leading", 10, 1000, 0.5, 1).tolist()
+    edit_widget(page, renderer, 3, "denoise", 0.9)
+    denoise = widget_value(page, 3, "denoise")  # 0.9 up to the frontend's stepping
+    requested(page, spacing="leading", denoise=denoise)
+    partial = preview(page, query={"spacing": "leading", "denoise": denoise})
+    # BasicScheduler's rule: int(10 / 0.9) = 11 leading steps, of which the last 10 are kept
+    assert partial["timesteps"] == plot_data.selected_timesteps("leading", 10, 1000, denoise, 1).tolist()
+    assert partial["timesteps"] != leading["timesteps"]
 
     # an upstream edit (the model's training family) is picked up too
-    set_widget(page, 1, "trained_schedule", "cosine")
-    page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.params.schedule === 'cosine' && "
-                           "app.graph.getNodeById(3).zsnrPreview.status === 'ok'", timeout=20_000)
+    edit_widget(page, renderer, 1, "trained_schedule", "cosine")
+    requested(page, schedule="cosine", denoise=denoise)
+    assert preview(page, query={"schedule": "cosine", "denoise": denoise})["drawn"]["header"].endswith("cosine")
     assert client.get_json("/queue") == queue_before == {"queue_running": [], "queue_pending": []}
     assert our_problems(page.zsnr_messages) == []
 
 
-def test_live_preview_shows_route_errors_inside_the_widget(page, object_info):
-    assert load_workflow(page, api_to_ui(preview_graph(), object_info)) == []
-    wait_preview(page, 3)
-    set_widget(page, 3, "steps", 5000)  # the widget allows it; the model has 1000 timesteps
-    page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.status === 'error'", timeout=20_000)
+def test_live_preview_shows_route_errors_inside_the_widget(page, object_info, renderer):
+    load_preview_graph(page, object_info, renderer)
+    preview(page)
+    edit_widget(page, renderer, 3, "steps", 5000)  # the widget allows it; the model has 1000 timesteps
+    page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.drawn?.status === 'error'", timeout=20_000)
     error = page.evaluate("() => app.graph.getNodeById(3).zsnrPreview.error")
     assert "'steps'" in error and "from 1 to 1000" in error
-    set_widget(page, 3, "steps", 8)
-    assert len(wait_preview(page, 3, steps=8)["timesteps"]) == 8
+    edit_widget(page, renderer, 3, "steps", 8)
+    assert len(preview(page, steps=8)["timesteps"]) == 8
     assert not [m for m in page.zsnr_messages if m["type"] == "pageerror"]
     assert our_problems(page.zsnr_messages) == []
 
 
-def test_queued_schedule_plot_shows_its_image_in_the_node(page, object_info, client):
+def test_live_preview_draws_each_terminal_mode(page, object_info, renderer):
+    load_preview_graph(page, object_info, renderer)
+    exact = preview(page, terminal="exact")
+    assert exact["drawn"]["snrZeroArrow"] and exact["drawn"]["topLogSnr"] is None
+    for mode, terminal_alphas_cumprod in CLAMPS.items():
+        edit_widget(page, renderer, 2, "terminal", mode)
+        requested(page, terminal=mode, steps=20)
+        clamped = preview(page, terminal=mode)
+        # a clamped top is drawn at its finite log-SNR, every step as a point on the curve
+        assert clamped["drawn"]["topLogSnr"] == pytest.approx(clamp_log_snr(terminal_alphas_cumprod), rel=1e-9)
+        assert not clamped["drawn"]["snrZeroArrow"] and clamped["drawn"]["snrZeroMarks"] == 0
+        assert len(clamped["drawn"]["marks"]) == 20 and clamped["snr_zero"] == [False] * 20
+    # bypassing the ZeroTerminalSNR node (Ctrl+B on the selected node) passes the model on unchanged
+    if renderer == "vue":
+        page.locator('[data-node-id="2"] [data-testid="node-title"]').click()
+    else:
+        page.evaluate("() => { app.canvas.selectNode(app.graph.getNodeById(2)); app.canvas.canvas.focus(); }")
+    page.keyboard.press("Control+b")
+    assert page.evaluate("() => app.graph.getNodeById(2).mode") == 4
+    requested(page, terminal="none")
+    plain = preview(page, terminal="none")
+    # the model's own schedule: SD's terminal SNR 0.004682 (paper Table 1)
+    assert math.exp(plain["drawn"]["topLogSnr"]) == pytest.approx(0.004682, rel=1e-3)
+    assert our_problems(page.zsnr_messages) == []
+
+
+def test_live_preview_reads_the_hosts_zsnr_option_as_clamp_comfy(page, object_info, renderer):
+    sampling = {"class_type": "ModelSamplingDiscrete", "inputs": {"sampling": "v_prediction", "zsnr": False}}
+    load_preview_graph(page, object_info, renderer, preview_graph(sampling))
+    assert preview(page, terminal="none")["drawn"]["topLogSnr"] is not None
+    edit_widget(page, renderer, 2, "zsnr", True)
+    requested(page, terminal="clamp_comfy")
+    clamped = preview(page, terminal="clamp_comfy")
+    assert clamped["drawn"]["topLogSnr"] == pytest.approx(clamp_log_snr(CLAMPS["clamp_comfy"]), rel=1e-9)
+    assert our_problems(page.zsnr_messages) == []
+
+
+def convert_to_subgraph(page, node_ids: list[int]) -> None:
+    """The frontend's "Convert to Subgraph" (LGraph.convertToSubgraph); window.zsnrSubgraph is
+    the new subgraph node."""
+    supported = page.evaluate("() => [window.__COMFYUI_FRONTEND_VERSION__, typeof app.graph.convertToSubgraph]")
+    if supported[1] != "function":
+        pytest.skip(f"frontend {supported[0]} cannot build a subgraph programmatically (no convertToSubgraph)")
+    page.evaluate("""(ids) => {
+        window.zsnrSubgraph = app.graph.convertToSubgraph(new Set(ids.map(id => app.graph.getNodeById(id)))).node;
+    }""", node_ids)
+
+
+INNER = "window.zsnrSubgraph.subgraph.nodes.find(n => n.type === '{}')"
+
+
+def inner_id(page, node_type: str) -> int:
+    return page.evaluate(f"() => {INNER.format(node_type)}.id")
+
+
+def test_live_preview_follows_a_model_that_comes_out_of_a_subgraph(page, object_info, renderer):
+    load_preview_graph(page, object_info, renderer)
+    preview(page, terminal="exact")
+    convert_to_subgraph(page, [1, 2])  # reference model → ZeroTerminalSNR inside, the scheduler outside
+    requests_before = len(page.zsnr_requests)
+    page.evaluate("() => app.canvas.openSubgraph(window.zsnrSubgraph.subgraph, window.zsnrSubgraph)")
+    show_all_nodes(page)
+    zero_snr = inner_id(page, "ZeroTerminalSNR")
+    if renderer == "vue":
+        page.wait_for_selector(f'[data-node-id="{zero_snr}"]', timeout=20_000)
+    edit_widget(page, renderer, zero_snr, "terminal", "clamp_diffusers")
+    edit_widget(page, renderer, inner_id(page, "ZSNRReferenceModel"), "trained_schedule", "cosine")
+    page.evaluate("() => app.canvas.setGraph(app.graph)")
+    requested(page, terminal="clamp_diffusers", schedule="cosine")
+    assert len(page.zsnr_requests) > requests_before
+    outside = preview(page, terminal="clamp_diffusers", query={"schedule": "cosine"})
+    assert outside["drawn"]["topLogSnr"] == pytest.approx(clamp_log_snr(CLAMPS["clamp_diffusers"]), rel=1e-9)
+    assert our_problems(page.zsnr_messages) == []
+
+
+def test_live_preview_inside_a_subgraph_follows_the_model_outside(page, object_info, renderer):
+    load_preview_graph(page, object_info, renderer)
+    preview(page, terminal="exact")
+    convert_to_subgraph(page, [3])  # the scheduler inside; its model enters through the subgraph input
+    inside = INNER.format("TimestepSpacingScheduler")
+    # not shown (its graph is not open), it still follows: the answer is drawn once it is shown
+    assert preview(page, inside, drawn=False, terminal="exact")["params"]["schedule"] == "scaled_linear"
+    edit_widget(page, renderer, 2, "terminal", "clamp_comfy")
+    requested(page, terminal="clamp_comfy")
+    preview(page, inside, drawn=False, terminal="clamp_comfy")
+    # opened, the subgraph shows the preview and its widgets drive it
+    page.evaluate("() => app.canvas.openSubgraph(window.zsnrSubgraph.subgraph, window.zsnrSubgraph)")
+    show_all_nodes(page)
+    scheduler = inner_id(page, "TimestepSpacingScheduler")
+    if renderer == "vue":
+        page.wait_for_selector(f'[data-node-id="{scheduler}"]', timeout=20_000)
+    edit_widget(page, renderer, scheduler, "steps", 4)
+    requested(page, terminal="clamp_comfy", steps=4)
+    shown = preview(page, inside, steps=4, terminal="clamp_comfy")
+    assert shown["shown"] and len(shown["drawn"]["marks"]) == 4
+    assert shown["drawn"]["topLogSnr"] == pytest.approx(clamp_log_snr(CLAMPS["clamp_comfy"]), rel=1e-9)
+    if renderer == "vue":
+        node_screenshot(page, renderer, scheduler, SCREENSHOTS / f"subgraph_preview_{renderer}.png")
+    else:
+        page.screenshot(path=str(SCREENSHOTS / f"subgraph_preview_{renderer}.png"))
+    assert our_problems(page.zsnr_messages) == []
+
+
+def test_queued_schedule_plot_shows_its_image_in_the_node(page, object_info, client, renderer):
     example = EXAMPLES_DIR / "schedule_plot.json"
     workflow = json.loads(example.read_text()) if example.is_file() else api_to_ui(schedule_plot_graph(), object_info)
     assert load_workflow(page, workflow) == []
     plot_id = page.evaluate("() => app.graph.nodes.find(n => n.type === 'ZSNRSchedulePlot').id")
-    wait_preview(page, plot_id)
+    preview(page, NODE.format(plot_id))
     page.evaluate("""() => {
         window.zsnrExecuted = [];
         window.comfyAPI.api.api.addEventListener('executed', (e) => window.zsnrExecuted.push(e.detail));
         return app.queuePrompt(0, 1);
     }""")
-    page.wait_for_function(
-        f"""() => {{ const n = app.graph.getNodeById({plot_id});
-                     return n.imgs?.length > 0 && n.imgs[0].complete && n.imgs[0].naturalWidth > 0; }}""",
-        timeout=180_000)
+    page.wait_for_function(f"() => window.zsnrExecuted.some(e => String(e.node) === '{plot_id}')", timeout=180_000)
     executed = page.evaluate("() => window.zsnrExecuted")
     ours = [e for e in executed if str(e["node"]) == str(plot_id)]
     assert len(ours) == 1 and len(ours[0]["output"]["images"]) == 1
-    size = page.evaluate(f"() => [app.graph.getNodeById({plot_id}).imgs[0].naturalWidth, "
-                         f"app.graph.getNodeById({plot_id}).imgs[0].naturalHeight]")
-    assert size == [800, 450]
     image = Image.open(io.BytesIO(client.view(ours[0]["output"]["images"][0])))
     assert image.size == (800, 450) and image.mode == "RGB"
-    node_screenshot(page, plot_id, SCREENSHOTS / "schedule_plot_node.png")
+    if renderer == "vue":  # Nodes 2.0 shows outputs as an <img> inside the node's element
+        shown = page.locator(f'[data-node-id="{plot_id}"] img')
+        shown.first.wait_for(timeout=60_000)
+        page.wait_for_function(f"""() => [...document.querySelectorAll('[data-node-id="{plot_id}"] img')]
+                                         .some(i => i.complete && i.naturalWidth === 800)""", timeout=60_000)
+    else:
+        page.wait_for_function(
+            f"""() => {{ const n = app.graph.getNodeById({plot_id});
+                         return n.imgs?.length > 0 && n.imgs[0].complete && n.imgs[0].naturalWidth > 0; }}""",
+            timeout=60_000)
+        size = page.evaluate(f"() => [{NODE.format(plot_id)}.imgs[0].naturalWidth, {NODE.format(plot_id)}.imgs[0].naturalHeight]")
+        assert size == [800, 450]
+    node_screenshot(page, renderer, plot_id, SCREENSHOTS / f"schedule_plot_node_{renderer}.png")
     assert our_problems(page.zsnr_messages) == []
