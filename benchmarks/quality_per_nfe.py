@@ -6,9 +6,8 @@ posterior-mean denoiser over `brightness_ramp` (200 images whose mean brightness
 [-0.9, 0.9]). A memorising model: these figures say how a sampler and schedule treat the SNR range
 where brightness is decided; they are not figures for trained checkpoints.
 
-  r   = std of generated per-image mean brightness / the data's (1 right, < 1 grey, > 1 burnt)
-  W1  = 1-D Wasserstein distance between generated and data brightness / the data's std
-  floor = mean W1 of a perfect sampler with the same seed count (uniform draws from the data)
+  r, W1, floor, nn: as defined in reference/metrics.py (its DEFINITIONS), the one metrics module
+  the demo and the tests use too; W1 here is the mean over --batches batches of --seeds seeds
 
 Run from the repository root (see benchmarks/README.md):
   .venv/bin/python benchmarks/quality_per_nfe.py                 # every configuration, euler + dpmpp_2m
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _host  # noqa: E402
 import _plot  # noqa: E402
+from pure_core import datasets, metrics  # noqa: E402 (tools/ is on sys.path through _host)
 
 # model kind -> how to build it from the reference network; configuration = "kind/scheduler"
 MODEL_KINDS = {
@@ -89,11 +89,8 @@ def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> 
 
 def score(samples, batches: int, data_images, data_brightness, floor) -> dict:
     """r on all samples; W1 per batch of seeds, averaged (compared with the floor of that mean)."""
-    from zsnr_core.reference import metrics
-    from zsnr_core.reference.datasets import mean_brightness
-
     finite = bool(samples.isfinite().all())
-    brightness = mean_brightness(samples.nan_to_num(0.0))
+    brightness = datasets.mean_brightness(samples.nan_to_num(0.0))
     w1s = [metrics.normalised_wasserstein1(part, data_brightness) for part in brightness.chunk(batches)]
     w1 = sum(w1s) / len(w1s) if finite else float("nan")
     r = metrics.spread_ratio(brightness, data_brightness) if finite else float("nan")
@@ -111,12 +108,8 @@ def run(args, save=None) -> dict:
     """Sample every configuration; `save(result)` is called after each record, so a run stopped
     part-way keeps what it measured."""
     host = _host.load_host()
-    _install_pure_namespace()
-    from zsnr_core.reference import metrics
-    from zsnr_core.reference.datasets import mean_brightness, render_dataset
-
-    data_images = render_dataset("brightness_ramp", args.size, args.size)
-    data_brightness = mean_brightness(data_images)
+    data_images = datasets.render_dataset("brightness_ramp", args.size, args.size)
+    data_brightness = datasets.mean_brightness(data_images)
     floor = metrics.noise_floor(data_brightness, args.seeds, groups=args.batches)
     models = {}
     records = []
@@ -148,16 +141,6 @@ def summary(args, floor, records) -> dict:
     return {"seeds": args.seeds, "batches": args.batches, "size": args.size, "seed": args.seed, "floor": floor,
             "records": list(records), "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]),
             "kinds": MODEL_KINDS}
-
-
-def _install_pure_namespace() -> None:
-    """Import the pure modules as tests do (zsnr_core → repository root), without the host."""
-    import types
-
-    if "zsnr_core" not in sys.modules:
-        package = types.ModuleType("zsnr_core")
-        package.__path__ = [str(_host.ROOT)]
-        sys.modules["zsnr_core"] = package
 
 
 def merge(previous: dict | None, current: dict) -> dict:

@@ -1,23 +1,41 @@
 """Brightness-recovery metrics: does a sampler reproduce the data's spread of per-image brightness?
 
-The paper's visible flaw is brightness collapse: with a non-zero terminal SNR the model never sees
-pure noise, so generated images stay near the data's mean brightness (grey). On the reference
-model (reference/denoiser.py) the exact answer is known: a perfect sampler draws the memorised
-images uniformly, so its per-image mean brightness is a draw from the data's. Two figures compare
-the generated brightness distribution with the data's:
+The one definition of every figure the demo (tools/demo.py, demo_output/report.md), the benchmarks
+(benchmarks/quality_per_nfe.py) and the tests report; README "Why exact SNR 0: measured" quotes it.
 
-- r = std(generated) / std(data): 1 is right, below 1 is grey, above 1 is burnt;
-- W1 / std(data): the 1-D Wasserstein distance between the two distributions, in units of the
-  data's spread, against its noise floor (what a perfect sampler with the same seed count gets).
+The paper's visible flaw is brightness collapse (Lin et al. 2023, §1 and Fig. 1): with a non-zero
+terminal SNR the model never sees pure noise, so generated images stay near the data's mean
+brightness (grey). On the reference model (reference/denoiser.py) the exact answer is known: a
+perfect sampler draws the memorised images uniformly, so its per-image brightness is a draw from
+the data's. DEFINITIONS below states each figure in one line (the demo prints them in its
+report). Two conventions hold throughout:
 
-Pure torch in float64, no host imports; inputs are 1-D tensors of per-image brightness
-(reference/datasets.mean_brightness of an image batch).
+- per-image brightness is the mean over all pixels and channels in the latent scale [-1, 1]
+  (reference/datasets.mean_brightness for latents; pixel_brightness for decoded images in [0, 1],
+  latent = 2 * pixel - 1 as in reference/datasets.py);
+- every std is the population std (divide by n): the data is the whole memorised set, not a
+  sample of it, and a generated set that equals the data then scores r = 1 exactly.
+
+Pure torch in float64, no host imports (tests/unit/test_purity.py); brightness inputs are 1-D
+arrays or tensors, returned figures are Python floats.
 """
 from __future__ import annotations
 
 import torch
 
 DEFAULT_FLOOR_DRAWS = 4000
+EXTREME_TAIL = 0.025
+# decoded 8-bit images: a value within half a code of 0 or 1 was stored as 0 or 255
+CLIP_TOLERANCE = 0.5 / 255
+DEFINITIONS = {
+    "r": "std of generated per-image brightness / the data's (1 is right, below 1 grey, above 1 burnt)",
+    "W1": "exact 1-D Wasserstein-1 distance of generated per-image brightness to the data's, over the data's std",
+    "floor": "the mean W1 a perfect sampler gets with the same seed count (uniform draws from the data)",
+    "brightness error": "|mean generated brightness - target mean| (the data's, or a guided subset's)",
+    "extreme": f"fraction of samples beyond the data's {100 * EXTREME_TAIL:g} / {100 - 100 * EXTREME_TAIL:g} % brightness quantiles",
+    "clipped": "fraction of decoded pixel values at 0 or 1",
+    "nn": "RMS pixel distance of a sample to its nearest memorised image (0 for an exact sampler)",
+}
 
 
 def _values(name: str, values) -> torch.Tensor:
@@ -29,10 +47,22 @@ def _values(name: str, values) -> torch.Tensor:
     return tensor
 
 
+def _std(values: torch.Tensor) -> float:
+    # population std: see the module docstring
+    return float(values.std(correction=0))
+
+
+def pixel_brightness(images) -> torch.Tensor:
+    """Per-image brightness of decoded images with values in [0, 1] (one image per entry, any
+    layout: a list of [H, W, 3] arrays or a [B, ...] tensor), in the latent scale: 2 * mean - 1."""
+    means = [torch.as_tensor(image, dtype=torch.float64).mean() for image in images]
+    return 2.0 * torch.stack(means) - 1.0
+
+
 def spread_ratio(generated, data) -> float:
     """r = std(generated) / std(data), both population std (divide by n), as numpy.std."""
     generated, data = _values("generated", generated), _values("data", data)
-    return float(generated.std(correction=0) / data.std(correction=0))
+    return _std(generated) / _std(data)
 
 
 def wasserstein1(a, b) -> float:
@@ -52,7 +82,33 @@ def wasserstein1(a, b) -> float:
 def normalised_wasserstein1(generated, data) -> float:
     """W1(generated, data) / std(data): scale-free, so datasets and resolutions compare."""
     data = _values("data", data)
-    return wasserstein1(generated, data) / float(data.std(correction=0))
+    return wasserstein1(generated, data) / _std(data)
+
+
+def extreme_fraction(generated, data, tail: float = EXTREME_TAIL) -> float:
+    """Fraction of generated values below the data's `tail` quantile or above its 1 - `tail`
+    quantile (linear interpolation, numpy.quantile's default): pushed to the ends of the range.
+
+    The memorising reference model can only return values inside its images' range, so its
+    over-exposure under strong guidance shows here and in the brightness error, not as clipped
+    pixels."""
+    generated, data = _values("generated", generated), _values("data", data)
+    if not 0 < tail < 0.5:
+        raise ValueError(f"input 'tail' = {tail!r} is not allowed; expected 0 < tail < 0.5")
+    low, high = torch.quantile(data, torch.tensor([tail, 1 - tail], dtype=torch.float64))
+    return float(((generated < low) | (generated > high)).to(torch.float64).mean())
+
+
+def brightness_error(generated, target: float) -> float:
+    """|mean(generated) - target|: how far the batch's mean brightness is from the target mean."""
+    return abs(float(_values("generated", generated).mean()) - float(target))
+
+
+def clipped_fraction(images, tolerance: float = CLIP_TOLERANCE) -> float:
+    """Fraction of pixel values (decoded images in [0, 1], any layout) within `tolerance` of 0 or
+    1: burnt or crushed pixels."""
+    values = torch.cat([torch.as_tensor(image, dtype=torch.float64).reshape(-1) for image in images])
+    return float(((values <= tolerance) | (values >= 1 - tolerance)).to(torch.float64).mean())
 
 
 def noise_floor(data, count: int, draws: int = DEFAULT_FLOOR_DRAWS, seed: int = 0, groups: int = 1) -> dict[str, float]:
@@ -76,7 +132,7 @@ def noise_floor(data, count: int, draws: int = DEFAULT_FLOOR_DRAWS, seed: int = 
     samples = data[picks]
     w1 = torch.tensor([[normalised_wasserstein1(group, data) for group in draw] for draw in samples],
                       dtype=torch.float64).mean(dim=1)
-    r = samples.reshape(int(draws), -1).std(dim=1, correction=0) / data.std(correction=0)
+    r = samples.reshape(int(draws), -1).std(dim=1, correction=0) / _std(data)
     return {
         "w1": float(w1.mean()),
         "w1_q95": float(torch.quantile(w1, 0.95)),

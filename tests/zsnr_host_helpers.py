@@ -1,10 +1,11 @@
 """Small helpers for host tests: build reference models and sample them through the host."""
 from __future__ import annotations
 
+import functools
+
 import torch
 from pack_nodes import condition, host_zsnr_clamp, reference, v_adapter, zero_snr  # noqa: F401 (re-exported)
-
-DATA_BRIGHTNESS_STD = 1.8 / 12**0.5  # brightness_ramp means are uniform on [-0.9, 0.9]
+from zsnr_core.reference import datasets, metrics
 
 
 def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16, size=32, cfg=1.0,
@@ -17,6 +18,11 @@ def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16
     return out[0]["samples"]
 
 
+@functools.lru_cache(maxsize=4)
+def _data_brightness(height: int, width: int) -> torch.Tensor:
+    return datasets.mean_brightness(datasets.render_dataset("brightness_ramp", height, width))
+
+
 def brightness_spread_ratio(samples: torch.Tensor) -> float:
-    """r = std of per-image mean brightness / the data's (README "Why exact SNR 0: measured")."""
-    return float(samples.mean(dim=(1, 2, 3)).std() / DATA_BRIGHTNESS_STD)
+    """r of latent samples of the brightness_ramp reference model (reference/metrics.spread_ratio)."""
+    return metrics.spread_ratio(datasets.mean_brightness(samples), _data_brightness(*samples.shape[-2:]))

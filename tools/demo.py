@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,22 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comfy_server import ROOT, ComfyServer  # noqa: E402
 from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8  # noqa: E402
 from demo_report import figures, markdown_table  # noqa: E402
+from pure_core import datasets, metrics  # noqa: E402
 from workflow_format import load, ui_to_api  # noqa: E402
 
 OUTPUT = ROOT / "demo_output"
 EXAMPLES = ROOT / "example_workflows"
 MOSAIC_COLUMNS = 8
-
-
-def pure_core():
-    """The pack's pure packages (no ComfyUI needed) under the pseudo-package name zsnr_core."""
-    if "zsnr_core" not in sys.modules:
-        package = types.ModuleType("zsnr_core")
-        package.__path__ = [str(ROOT)]
-        sys.modules["zsnr_core"] = package
-    from zsnr_core.reference import datasets
-
-    return datasets
 
 
 @dataclass
@@ -133,7 +122,6 @@ def save_mosaic(images: list[np.ndarray], path: Path) -> None:
 
 
 def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
-    datasets = pure_core()
     data = datasets.render_dataset("brightness_ramp", 64, 64)
     data_brightness = datasets.mean_brightness(data).numpy()
     masks = datasets.subset_masks(data)
@@ -173,11 +161,9 @@ def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
                 Image.fromarray(to_uint8(images[0])).save(path)
                 written.append(path)
     table = markdown_table(rows)
-    report = ["# zsnr demo report", "", "Computed from the images the server returned in this run.",
-              "r = std of per-image mean brightness / the data's (1 is right); W1 = Wasserstein-1 distance "
-              "of per-image brightness to the data's, over the data's std; brightness error = |mean - "
-              "target subset mean|; extreme = fraction of samples beyond the data's 2.5/97.5 % brightness quantiles; "
-              "clipped = fraction of pixel values at 0 or 1.", "", table, ""]
+    legend = [f"- {name}: {metrics.DEFINITIONS[name]}" for name in ("r", "W1", "brightness error", "extreme", "clipped")]
+    report = ["# zsnr demo report", "", "Computed from the images the server returned in this run; the columns are "
+              "reference/metrics.py's (README, \"Why exact SNR 0: measured\"):", "", *legend, "", table, ""]
     (output / "report.md").write_text("\n".join(report))
     (output / "report.json").write_text(json.dumps({"mosaic_columns": MOSAIC_COLUMNS, "rows": rows}, indent=2) + "\n")
     written += [output / "report.md", output / "report.json"]

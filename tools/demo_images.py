@@ -1,10 +1,15 @@
-"""Image helpers for the demo: decode /view PNGs, labelled grids, brightness statistics."""
+"""Image helpers for the demo: decode /view PNGs, labelled grids, the brightness histogram.
+
+The figures computed from the images are defined in reference/metrics.py, the one metrics module;
+per_image_brightness and clipped_fraction below are only its names for decoded images as numpy
+(tests/e2e/test_ztsnr_e2e.py and test_rescale_cfg_e2e.py import them from here)."""
 from __future__ import annotations
 
 import io
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from pure_core import metrics
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -51,29 +56,11 @@ def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, sc
 
 
 def per_image_brightness(images: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """Mean over pixels and channels of each image, in the latent scale [-1, 1] (2·pixel - 1)."""
-    return np.array([2.0 * float(np.mean(image)) - 1.0 for image in images])
+    """Per-image brightness of decoded images (reference/metrics.pixel_brightness) as numpy."""
+    return metrics.pixel_brightness(images).numpy()
 
 
-def spread_ratio(generated: np.ndarray, data: np.ndarray) -> float:
-    """r = std of generated per-image brightness / the data's (1 is right; < 1 grey, > 1 burnt)."""
-    return float(np.std(generated) / np.std(data))
-
-
-def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:
-    """1-D Wasserstein distance between two empirical distributions (exact, via quantile functions)."""
-    a, b = np.sort(np.asarray(a, dtype=np.float64)), np.sort(np.asarray(b, dtype=np.float64))
-    grid = np.union1d(np.arange(1, len(a) + 1) / len(a), np.arange(1, len(b) + 1) / len(b))
-    widths = np.diff(np.concatenate([[0.0], grid]))
-    qa = a[np.minimum(np.ceil(grid * len(a) - 1e-9).astype(int) - 1, len(a) - 1)]
-    qb = b[np.minimum(np.ceil(grid * len(b) - 1e-9).astype(int) - 1, len(b) - 1)]
-    return float(np.sum(widths * np.abs(qa - qb)))
-
-
-def clipped_fraction(images) -> float:
-    """Fraction of pixel values at the ends of the range (0 or 1 after decoding): burnt or crushed."""
-    values = np.concatenate([np.asarray(image).ravel() for image in images])
-    return float(np.mean((values <= 0.5 / 255) | (values >= 1 - 0.5 / 255)))
+clipped_fraction = metrics.clipped_fraction
 
 
 def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,

@@ -1,34 +1,31 @@
-"""The demo's figures per configuration, computed from the sampled images only (and the data)."""
+"""The demo's figures per configuration, computed from the sampled images only (and the data).
+
+Every figure is one of reference/metrics.py (its docstring defines them); this module only picks
+them for a configuration's decoded images and lays out the report table."""
 from __future__ import annotations
 
 import numpy as np
-from demo_images import clipped_fraction, per_image_brightness, spread_ratio, wasserstein1
+from pure_core import metrics
 
 COLUMNS = ("configuration", "images", "r", "W1", "brightness error", "extreme", "clipped", "NaN", "seconds")
+# tests/e2e/test_rescale_cfg_e2e.py imports it from here
+extreme_fraction = metrics.extreme_fraction
 
 
-def extreme_fraction(brightness: np.ndarray, data_brightness: np.ndarray, tail: float = 0.025) -> float:
-    """Fraction of samples beyond the data's 2.5 % / 97.5 % brightness quantiles: pushed to the end
-    of the range. The memorising reference model can only return values inside its images' range,
-    so over-exposure shows here (and in the brightness error), not as clipped pixels."""
-    low, high = np.quantile(data_brightness, [tail, 1 - tail])
-    return float(np.mean((brightness < low) | (brightness > high)))
-
-
-def figures(images: list[np.ndarray], data_brightness: np.ndarray, seconds: float,
-            target_mean: float | None = None) -> dict:
-    """r, W1 (over the data's std), |mean brightness - target|, clipped-pixel fraction, NaN count."""
+def figures(images: list[np.ndarray], data_brightness, seconds: float, target_mean: float | None = None) -> dict:
+    """r, W1 (over the data's std), brightness error against `target_mean` (default: the data's
+    mean), extreme and clipped fractions, NaN count; NaN pixels are scored as 0."""
     nan_count = int(sum(int(np.isnan(image).sum()) for image in images))
     finite = [np.nan_to_num(image) for image in images]
-    brightness = per_image_brightness(finite)
+    brightness = metrics.pixel_brightness(finite)
     target = float(np.mean(data_brightness)) if target_mean is None else target_mean
     return {
         "images": len(images),
-        "r": spread_ratio(brightness, data_brightness),
-        "W1": wasserstein1(brightness, data_brightness) / float(np.std(data_brightness)),
-        "brightness error": abs(float(np.mean(brightness)) - target),
-        "extreme": extreme_fraction(brightness, data_brightness),
-        "clipped": clipped_fraction(finite),
+        "r": metrics.spread_ratio(brightness, data_brightness),
+        "W1": metrics.normalised_wasserstein1(brightness, data_brightness),
+        "brightness error": metrics.brightness_error(brightness, target),
+        "extreme": metrics.extreme_fraction(brightness, data_brightness),
+        "clipped": metrics.clipped_fraction(finite),
         "NaN": nan_count,
         "seconds": seconds,
     }
