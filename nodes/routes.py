@@ -140,7 +140,7 @@ def _check_clamp_below(alphas_cumprod, terminal: str, schedule: str) -> None:
     increasing in t. DDPM's linear schedule rescaled has alphā_(T-2) ≈ 4.2e-9, below both clamps."""
     last, before = float(alphas_cumprod[-1]), float(alphas_cumprod[-2])
     if terminal.startswith("clamp") and not last < before:
-        raise QueryError("terminal", terminal, "", f"{ROUTE}: terminal {terminal!r} sets alphā_T = {last:.3g}, "
+        raise QueryError("terminal", terminal, "", f"{ROUTE}: parameter 'terminal' = {terminal!r} sets alphā_T = {last:.3g}, "
                          f"not below alphā_(T-2) = {before:.3g} of the rescaled {schedule} schedule, so its "
                          "sigmas would not increase in t; use terminal = exact")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,9 +11,12 @@ import torch
 from zsnr_core.schedules import betas, conversions, plot_data, spacing
 
 T = 1000
-# ComfyUI's zsnr clamp of alphā_T (REFERENCE.md §3); its sigma ≈ 4518.76 is the finite top entry a
-# host table has on an exact zero-terminal-SNR model (the SNR-0 sentinel)
+# ComfyUI's zsnr clamp of alphā_T (the host's comfy/model_sampling.py,
+# rescale_zero_terminal_snr_sigmas); its sigma ≈ 4518.76 is the finite top entry a host table has on
+# an exact zero-terminal-SNR model (the SNR-0 sentinel)
 COMFY_ZSNR_ALPHAS_CUMPROD_T = 4.8973451890853435e-08
+# diffusers' Euler / DPM-Solver / UniPC schedulers with rescale_betas_zero_snr clamp alphā_T to 2^-24
+DIFFUSERS_ALPHAS_CUMPROD_T = 2.0**-24
 # paper Table 1: Stable Diffusion's terminal SNR
 SD_TERMINAL_SNR = 0.004682
 
@@ -172,3 +176,44 @@ def test_unknown_y_axis_is_refused_with_the_choices():
 def test_json_number_drops_infinities():
     assert plot_data.json_number(1.5) == 1.5
     assert plot_data.json_number(-math.inf) is None and plot_data.json_number(math.nan) is None
+
+
+def test_preview_series_sends_exact_snr_zero_as_null():
+    timesteps = spacing.select_timesteps("trailing", 10, T)
+    series = plot_data.preview_series(zsnr_alphas_cumprod(), timesteps, sd_alphas_cumprod())
+    json.dumps(series, allow_nan=False)  # JSON has no infinity: the answer must hold none
+    assert series["log_snr"][0] is None and series["snr_zero"] == [True] + [False] * 9
+    assert series["log_snr_curve"][-1] is None
+    assert all(v is not None for v in series["log_snr_curve"][:-1] + series["original_log_snr_curve"])
+    alphas = zsnr_alphas_cumprod()
+    for i, t in enumerate(timesteps.long().tolist()[1:], start=1):  # log-SNR = log(alphā/(1-alphā)), paper §2
+        assert series["log_snr"][i] == pytest.approx(math.log(alphas[t] / (1 - alphas[t])), rel=1e-12)
+    # the original curve ends at SD's terminal SNR (paper Table 1)
+    assert math.exp(series["original_log_snr_curve"][-1]) == pytest.approx(SD_TERMINAL_SNR, rel=1e-3)
+
+
+@pytest.mark.parametrize(("terminal_alphas_cumprod", "terminal_sigma"), [
+    # sigma = sqrt((1-alphā)/alphā): the host's clamp is its sentinel 4518.76 (README), diffusers'
+    # 2^-24 gives sqrt(2^24 - 1), just below 4096
+    (COMFY_ZSNR_ALPHAS_CUMPROD_T, 4518.76),
+    (DIFFUSERS_ALPHAS_CUMPROD_T, math.sqrt(2.0**24 - 1)),
+], ids=["clamp_comfy", "clamp_diffusers"])
+def test_preview_series_draws_a_clamped_top_at_its_finite_log_snr(terminal_alphas_cumprod, terminal_sigma):
+    clamped = betas.clamp_terminal(zsnr_alphas_cumprod(), terminal_alphas_cumprod)
+    series = plot_data.preview_series(clamped, spacing.select_timesteps("trailing", 10, T), sd_alphas_cumprod())
+    json.dumps(series, allow_nan=False)
+    top = math.log(terminal_alphas_cumprod / (1 - terminal_alphas_cumprod))  # paper §2: SNR = alphā/(1-alphā)
+    assert series["log_snr_curve"][-1] == pytest.approx(top, rel=1e-12)
+    assert series["log_snr"][0] == pytest.approx(top, rel=1e-12)  # the first trailing step is t = 999
+    assert series["snr_zero"] == [False] * 10
+    # the same number from the sigma side: SNR = 1/sigma^2, so log-SNR = -2 log sigma
+    assert top == pytest.approx(-2 * math.log(terminal_sigma), rel=1e-6)
+    # below t = 999 the clamp changes nothing: the rescaled schedule of Algorithm 1
+    exact = plot_data.preview_series(zsnr_alphas_cumprod(), torch.tensor([0.0]))
+    assert series["log_snr_curve"][:-1] == exact["log_snr_curve"][:-1]
+
+
+def test_preview_series_of_a_schedule_not_rescaled_has_no_original_curve():
+    series = plot_data.preview_series(sd_alphas_cumprod(), spacing.select_timesteps("leading", 5, T))
+    assert series["original_log_snr_curve"] is None and series["snr_zero"] == [False] * 5
+    assert math.exp(series["log_snr_curve"][-1]) == pytest.approx(SD_TERMINAL_SNR, rel=1e-3)
