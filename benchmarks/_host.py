@@ -8,7 +8,6 @@ under its real folder name and registers its schedulers in the host's list).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import types
 from pathlib import Path
@@ -18,19 +17,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
+# comfyui_path: the host to benchmark is the one the server harness resolves (ZSNR_COMFYUI_PATH /
+# COMFYUI_PATH, else the embedded tree), so the benchmarks and the demo measure the same host
+from comfy_server import host_path as comfyui_path  # noqa: E402
 from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: E402,F401 (re-exported)
 from pack_nodes import reference as reference_model  # noqa: E402,F401
 
 RESULTS = ROOT / "benchmarks" / "results"
 COUNTER_KEY = "zsnr_benchmark_nfe"
-
-
-def comfyui_path() -> Path:
-    """The host to benchmark: ZSNR_COMFYUI_PATH / COMFYUI_PATH, else the embedded tree."""
-    for var in ("ZSNR_COMFYUI_PATH", "COMFYUI_PATH"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).resolve()
-    return ROOT / ".comfyui"
 
 
 def _custom_nodes_dir() -> Path:
