@@ -15,7 +15,9 @@ import comfy.model_sampling
 import torch
 from comfy_api.latest import io
 
-from ..samplers.guidance import SPACES, flow_pair, rescaled_cfg_x0_change, unguided_x0_change, vp_pair
+from ..samplers.guidance import rescaled_cfg_x0_change, unguided_x0_change
+from ..samplers.prediction import SPACES
+from ..schedules.conversions import flow_pair, vp_pair
 from ..schedules.snr_zero import is_snr_zero
 from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
 from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from ..samplers.prediction import prediction_from_x0
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas, rescale_zero_terminal_snr
 
 TRAINED_SCHEDULES = ("scaled_linear", "scaled_linear_zsnr", "linear", "cosine")
@@ -138,25 +139,20 @@ def posterior_mean_x0(
     return result.reshape(noisy.shape)
 
 
-def _broadcast(alphas_cumprod: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+def _vp_pair(alphas_cumprod: torch.Tensor | float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     alphas = torch.as_tensor(alphas_cumprod, dtype=torch.float64, device=like.device).reshape(-1)
-    return alphas.reshape((-1,) + (1,) * (like.ndim - 1))
+    alphas = alphas.reshape((-1,) + (1,) * (like.ndim - 1))
+    return alphas.sqrt(), (1 - alphas).sqrt()
 
 
 def eps_from_x0(noisy: torch.Tensor, alphas_cumprod: torch.Tensor | float, x0: torch.Tensor) -> torch.Tensor:
-    """eps = (x_t - sqrt(ā) x0) / sqrt(1-ā), inverting DDPM eq. 4. Exact at ā = 0 (eps = x_t)."""
-    alphas = _broadcast(alphas_cumprod, noisy)
-    return (noisy.to(torch.float64) - alphas.sqrt() * x0.to(torch.float64)) / (1 - alphas).sqrt()
+    """eps of the network for its posterior mean x0, float64 (samplers/prediction.py; exact at ā = 0)."""
+    signal, noise = _vp_pair(alphas_cumprod, noisy)
+    return prediction_from_x0("eps", "vp", noisy.to(torch.float64), x0.to(torch.float64), signal, noise)
 
 
 def v_from_x0(noisy: torch.Tensor, alphas_cumprod: torch.Tensor | float, x0: torch.Tensor) -> torch.Tensor:
-    """v = sqrt(ā) eps - sqrt(1-ā) x0 (Salimans & Ho 2022; paper eq. for v), in the form
-
-        v = (sqrt(ā) x_t - x0) / sqrt(1-ā)
-
-    obtained by substituting eps = (x_t - sqrt(ā) x0)/sqrt(1-ā) and using ā + (1-ā) = 1. It never
-    divides by sqrt(ā), so at ā = 0 it is exactly -x0 (the paper's §6 x0 = -v at SNR 0), and it
-    is as accurate as eps near ā = 1, where 1-ā > 0 on every discrete schedule.
-    """
-    alphas = _broadcast(alphas_cumprod, noisy)
-    return (alphas.sqrt() * noisy.to(torch.float64) - x0.to(torch.float64)) / (1 - alphas).sqrt()
+    """v of the network for its posterior mean x0, float64 (samplers/prediction.py): it never divides
+    by sqrt(ā), so at ā = 0 it is exactly -x0 (paper §6)."""
+    signal, noise = _vp_pair(alphas_cumprod, noisy)
+    return prediction_from_x0("v", "vp", noisy.to(torch.float64), x0.to(torch.float64), signal, noise)

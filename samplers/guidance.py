@@ -1,5 +1,8 @@
 """Classifier-free guidance and its rescale (paper §3.4, Algorithm 2), in any prediction space.
 
+The (signal, noise) pair of a sigma comes from schedules/conversions.py (vp_pair, flow_pair), the
+conversions between prediction spaces from samplers/prediction.py; what they mean:
+
 A noisy sample is x_t = signal·x0 + noise·eps, with one (signal, noise) pair per sample:
   VP path (eps / v / EDM models): (sqrt(alphā), sqrt(1-alphā)), paper eq. 1; ComfyUI samples in
       VE form x = x0 + sigma·eps and feeds the model x_t = x/sqrt(1+sigma²), so alphā = 1/(1+sigma²).
@@ -19,10 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from ..schedules.snr_zero import is_snr_zero
+from .prediction import _check, per_sample, prediction_from_x0, x0_change_from_prediction_change
 
-SPACES = ("v", "x0", "eps")
-PATHS = ("vp", "flow")
 # std(x_cfg) below this many float epsilons (of the inputs' dtype) times the size of the numbers
 # it was computed from is rounding noise, not spread: a constant tensor's computed std is a few
 # eps·|value|, never reliably 0, and the ratio std(x_pos)/std(x_cfg) would explode.
@@ -32,15 +33,6 @@ ZERO_STD_EPS_FACTOR = 8.0
 def work_dtype(dtype: torch.dtype) -> torch.dtype:
     """float64 stays float64; everything else (float32, float16, bfloat16) is computed in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def per_sample(value, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A number, a per-sample 1-D tensor of length B, or a broadcastable tensor, shaped to broadcast
-    against `like` [B, ...] and cast to `dtype` (default like.dtype) on like's device."""
-    value = torch.as_tensor(value)
-    if value.ndim == 1 and value.numel() == like.shape[0] and like.ndim > 1:
-        value = value.view((-1,) + (1,) * (like.ndim - 1))
-    return value.to(device=like.device, dtype=dtype or like.dtype)
 
 
 # --- CFG and Algorithm 2 -----------------------------------------------------------------------
@@ -105,103 +97,6 @@ def rescale_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale, multiplier: flo
     dtype = work_dtype(cond.dtype)
     x_cfg = cfg(cond.to(dtype), uncond.to(dtype), scale)
     return (x_cfg + rescale_cfg_change(cond, uncond, scale, multiplier)).to(cond.dtype)
-
-
-# --- (signal, noise) pairs from sigma --------------------------------------------------------
-
-def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(signal, noise) = (sigma_data, sigma)/sqrt(sigma² + sigma_data²), float64, for ComfyUI's VE sigma.
-
-    With sigma_data = 1 this is (sqrt(alphā), sqrt(1-alphā)), alphā = 1/(1+sigma²); other
-    sigma_data (EDM) measure x0 in units of sigma_data. sigma = inf, and every sigma at or above
-    `terminal_sigma` (a model's declared SNR-0 sentinel), give exactly (0, 1): alphā = 0.
-    """
-    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
-    if (sigma < 0).any() or sigma.isnan().any():
-        raise ValueError(f"input 'sigma' must be >= 0; got {sigma}")
-    sigma_data = torch.as_tensor(float(sigma_data), dtype=torch.float64)
-    norm = torch.hypot(sigma, sigma_data)
-    finite = torch.isfinite(sigma)
-    signal = torch.where(finite, sigma_data / norm, torch.zeros_like(sigma))
-    noise = torch.where(finite, sigma / norm, torch.ones_like(sigma))
-    if terminal_sigma is not None:
-        at_zero = is_snr_zero(sigma, terminal_sigma)
-        signal = torch.where(at_zero, torch.zeros_like(signal), signal)
-        noise = torch.where(at_zero, torch.ones_like(noise), noise)
-    return signal, noise
-
-
-def flow_pair(sigma) -> tuple[torch.Tensor, torch.Tensor]:
-    """(signal, noise) = (1-sigma, sigma), float64, for flow matching; sigma = 1 is SNR 0 exactly."""
-    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
-    if ((sigma < 0) | (sigma > 1) | sigma.isnan()).any():
-        raise ValueError(f"input 'sigma' must lie in [0, 1] for a flow model; got {sigma}")
-    return 1 - sigma, sigma
-
-
-# --- conversions between x0, eps and v, given the pair ------------------------------------------
-
-def _check(space: str, path: str) -> None:
-    if space not in SPACES:
-        raise ValueError(f"input 'space' = {space!r} is not allowed; expected one of {', '.join(SPACES)}")
-    if path not in PATHS:
-        raise ValueError(f"input 'path' = {path!r} is not allowed; expected one of {', '.join(PATHS)}")
-
-
-def prediction_from_x0(space: str, path: str, x_t: torch.Tensor, x0: torch.Tensor, signal, noise) -> torch.Tensor:
-    """x0 → x0 | eps | v given x_t = signal·x0 + noise·eps (needs noise > 0 for eps and v).
-
-    eps = (x_t - signal·x0)/noise (paper eq. 1 solved for eps).
-    v on VP: signal·eps - noise·x0 = (signal·x_t - x0)/noise, using signal² + noise² = 1; at
-    SNR 0 exactly -x0 (paper §6). v on flow: eps - x0 = (x_t - x0)/noise, using signal + noise = 1.
-    """
-    _check(space, path)
-    if space == "x0":
-        return x0
-    signal, noise = per_sample(signal, x0), per_sample(noise, x0)
-    if space == "eps":
-        return (x_t - signal * x0) / noise
-    if path == "vp":
-        return (signal * x_t - x0) / noise
-    return (x_t - x0) / noise
-
-
-def x0_from_prediction(space: str, path: str, x_t: torch.Tensor, prediction: torch.Tensor, signal, noise) -> torch.Tensor:
-    """x0 | eps | v → x0, the inverse of prediction_from_x0.
-
-    v on VP: x0 = signal·x_t - noise·v (paper §6; -v at SNR 0); v on flow: x0 = x_t - noise·v;
-    eps: x0 = (x_t - noise·eps)/signal, undefined at SNR 0: ValueError there, never inf/NaN.
-    """
-    _check(space, path)
-    if space == "x0":
-        return prediction
-    signal, noise = per_sample(signal, prediction), per_sample(noise, prediction)
-    if space == "eps":
-        if (signal == 0).any():
-            raise ValueError("epsilon cannot give x0 at SNR 0 (paper §6): signal contains 0")
-        return (x_t - noise * prediction) / signal
-    if path == "vp":
-        return signal * x_t - noise * prediction
-    return x_t - noise * prediction
-
-
-def x0_change_from_prediction_change(space: str, path: str, change: torch.Tensor, signal, noise) -> torch.Tensor:
-    """The change of x0 caused by a change of the prediction at fixed x_t (the linear part of
-    x0_from_prediction): x0 → itself; v → -noise·change (VP and flow); eps → -(noise/signal)·change.
-
-    At SNR 0 an eps prediction is x_t whatever the model thinks (it carries no x0 information),
-    so guidance cannot change it: eps → 0 there instead of 0·inf.
-    """
-    _check(space, path)
-    if space == "x0":
-        return change
-    signal, noise = per_sample(signal, change), per_sample(noise, change)
-    if space == "v":
-        return -noise * change
-    has_signal = signal > 0
-    ratio = torch.where(has_signal, noise / torch.where(has_signal, signal, torch.ones_like(signal)),
-                        torch.zeros_like(signal))
-    return -ratio * change
 
 
 def rescaled_cfg_x0_change(x0_cond: torch.Tensor, x0_uncond: torch.Tensor, scale, multiplier: float,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .snr_zero import is_snr_zero
+
 
 def _float64(value) -> torch.Tensor:
     return torch.as_tensor(value, dtype=torch.float64)
@@ -82,3 +84,33 @@ def timestep_from_sigma(sigma, sigma_table: torch.Tensor) -> torch.Tensor:
     timestep = (upper - 1).to(torch.float64) + fraction
     timestep = torch.where(sigma >= table.max(), float(last), timestep)
     return torch.where(sigma <= table.min(), 0.0, timestep)
+
+
+def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal, noise) = (sigma_data, sigma)/sqrt(sigma² + sigma_data²), float64, for ComfyUI's VE sigma.
+
+    With sigma_data = 1 this is (sqrt(alphā), sqrt(1-alphā)), alphā = 1/(1+sigma²); other
+    sigma_data (EDM) measure x0 in units of sigma_data. sigma = inf, and every sigma at or above
+    `terminal_sigma` (a model's declared SNR-0 sentinel), give exactly (0, 1): alphā = 0.
+    """
+    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
+    if (sigma < 0).any() or sigma.isnan().any():
+        raise ValueError(f"input 'sigma' must be >= 0; got {sigma}")
+    sigma_data = torch.as_tensor(float(sigma_data), dtype=torch.float64)
+    norm = torch.hypot(sigma, sigma_data)
+    finite = torch.isfinite(sigma)
+    signal = torch.where(finite, sigma_data / norm, torch.zeros_like(sigma))
+    noise = torch.where(finite, sigma / norm, torch.ones_like(sigma))
+    if terminal_sigma is not None:
+        at_zero = is_snr_zero(sigma, terminal_sigma)
+        signal = torch.where(at_zero, torch.zeros_like(signal), signal)
+        noise = torch.where(at_zero, torch.ones_like(noise), noise)
+    return signal, noise
+
+
+def flow_pair(sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal, noise) = (1-sigma, sigma), float64, for flow matching; sigma = 1 is SNR 0 exactly."""
+    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
+    if ((sigma < 0) | (sigma > 1) | sigma.isnan()).any():
+        raise ValueError(f"input 'sigma' must lie in [0, 1] for a flow model; got {sigma}")
+    return 1 - sigma, sigma

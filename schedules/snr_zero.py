@@ -7,15 +7,15 @@ entry and treats it as SNR 0 (paper §3.1: alphā_T = 0; §6: x0 = -v there).
 """
 from __future__ import annotations
 
-import torch
+import math
 
-from .conversions import sigma_from_alphas_cumprod
+import torch
 
 COMFY_CLAMP = 4.8973451890853435e-08  # ComfyUI's zsnr option: alphā_T, sigma_T ≈ 4518.76
 DIFFUSERS_CLAMP = 2.0**-24  # diffusers Euler/DPM/UniPC with rescale_betas_zero_snr: sigma_T = 4096
 # terminal mode -> alphā_T after Algorithm 1: exact 0, or the clamp a peer uses instead
 TERMINALS = {"exact": 0.0, "clamp_comfy": COMFY_CLAMP, "clamp_diffusers": DIFFUSERS_CLAMP}
-SENTINEL_SIGMA = float(sigma_from_alphas_cumprod(torch.tensor(COMFY_CLAMP, dtype=torch.float64)))
+SENTINEL_SIGMA = math.sqrt((1 - COMFY_CLAMP) / COMFY_CLAMP)  # sigma of alphā: sqrt((1-alphā)/alphā)
 # The host keeps sigmas as float32, so a sentinel sigma arrives rounded by up to ~6e-8 relative.
 SENTINEL_RELATIVE_TOLERANCE = 1e-6
 

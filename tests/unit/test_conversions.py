@@ -120,3 +120,16 @@ def test_timestep_from_sigma_accepts_python_floats_and_keeps_shape():
     assert conversions.timestep_from_sigma(float(table[10]), table).shape == ()
     batch = table[[5, 6, 7, 8]].reshape(2, 2)
     assert conversions.timestep_from_sigma(batch, table).shape == (2, 2)
+
+
+def test_vp_pair_refuses_what_is_no_noise_level():
+    # moved from the deleted alphā-form helpers: a negative or NaN sigma is no VP timestep
+    for bad in (-0.1, math.nan):
+        with pytest.raises(ValueError, match="sigma"):
+            conversions.vp_pair(torch.tensor([bad]))
+
+
+def test_vp_pair_does_not_overflow_at_huge_sigma():
+    # sqrt(1+σ²) with σ = 1e200 overflows σ² but not hypot: (1/σ, 1) is the exact answer
+    signal, noise = conversions.vp_pair(torch.tensor([1e200], dtype=torch.float64))
+    assert signal.item() == pytest.approx(1e-200, rel=1e-15) and noise.item() == 1.0

@@ -8,6 +8,7 @@ import pytest
 import torch
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
 from zsnr_core.samplers import guidance, prediction
+from zsnr_core.schedules import conversions
 
 SHAPE = (2, 4, 8, 8)
 
@@ -143,68 +144,68 @@ SIGMAS = [0.03, 0.5, 1.0, 14.6, 4518.76]
 
 def test_vp_pair_is_sqrt_alphas_cumprod():
     sigma = torch.tensor(SIGMAS, dtype=torch.float64)
-    signal, noise = guidance.vp_pair(sigma)
+    signal, noise = conversions.vp_pair(sigma)
     alphas_cumprod = 1 / (1 + sigma**2)  # ComfyUI's VE sigma ↔ VP alphā
     torch.testing.assert_close(signal, alphas_cumprod.sqrt(), rtol=1e-14, atol=0)
     torch.testing.assert_close(noise, (1 - alphas_cumprod).sqrt(), rtol=1e-12, atol=0)
 
 
 def test_snr_zero_pair_is_exact():
-    signal, noise = guidance.vp_pair(torch.tensor([math.inf, 2.0, 4518.7598]), terminal_sigma=4518.76)
+    signal, noise = conversions.vp_pair(torch.tensor([math.inf, 2.0, 4518.7598]), terminal_sigma=4518.76)
     assert signal.tolist()[0] == 0.0 and noise.tolist()[0] == 1.0  # sigma = inf
     assert signal.tolist()[2] == 0.0 and noise.tolist()[2] == 1.0  # the declared sentinel (float32-rounded)
     assert signal.tolist()[1] > 0
-    assert guidance.flow_pair(torch.tensor(1.0)) == (0.0, 1.0)
+    assert conversions.flow_pair(torch.tensor(1.0)) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_vp_conversions_agree_with_paper_eq1_and_section_6(sigma):
     x0, eps = gaussian(11, dtype=torch.float64), gaussian(12, dtype=torch.float64)
-    signal, noise = guidance.vp_pair(torch.tensor(sigma))
+    signal, noise = conversions.vp_pair(torch.tensor(sigma))
     x_t = signal * x0 + noise * eps  # paper eq. 1
-    v = guidance.prediction_from_x0("v", "vp", x_t, x0, signal, noise)
+    v = prediction.prediction_from_x0("v", "vp", x_t, x0, signal, noise)
     torch.testing.assert_close(v, signal * eps - noise * x0)  # v definition (paper §6)
-    torch.testing.assert_close(v, prediction.v_from_x0_eps(x0, eps, signal**2))  # the pack's alphā form
-    torch.testing.assert_close(guidance.prediction_from_x0("eps", "vp", x_t, x0, signal, noise), eps)
+    torch.testing.assert_close(v, signal * eps - noise * x0)  # v = sqrt(ā)·eps - sqrt(1-ā)·x0, paper §6
+    torch.testing.assert_close(prediction.prediction_from_x0("eps", "vp", x_t, x0, signal, noise), eps)
     for space, value in (("v", v), ("eps", eps), ("x0", x0)):
-        torch.testing.assert_close(guidance.x0_from_prediction(space, "vp", x_t, value, signal, noise), x0)
+        torch.testing.assert_close(prediction.x0_from_prediction(space, "vp", x_t, value, signal, noise), x0)
 
 
 @pytest.mark.parametrize("sigma", [0.02, 0.3, 0.9, 1.0])
 def test_flow_conversions(sigma):
     x0, eps = gaussian(13, dtype=torch.float64), gaussian(14, dtype=torch.float64)
-    signal, noise = guidance.flow_pair(torch.tensor(sigma))
+    signal, noise = conversions.flow_pair(torch.tensor(sigma))
     x_t = (1 - sigma) * x0 + sigma * eps  # rectified flow path
-    velocity = guidance.prediction_from_x0("v", "flow", x_t, x0, signal, noise)
+    velocity = prediction.prediction_from_x0("v", "flow", x_t, x0, signal, noise)
     torch.testing.assert_close(velocity, eps - x0)
-    torch.testing.assert_close(guidance.prediction_from_x0("eps", "flow", x_t, x0, signal, noise), eps)
-    torch.testing.assert_close(guidance.x0_from_prediction("v", "flow", x_t, velocity, signal, noise), x0)
+    torch.testing.assert_close(prediction.prediction_from_x0("eps", "flow", x_t, x0, signal, noise), eps)
+    torch.testing.assert_close(prediction.x0_from_prediction("v", "flow", x_t, velocity, signal, noise), x0)
 
 
 def test_snr_zero_v_is_exactly_minus_x0_and_eps_is_refused():
     x0, x_t = gaussian(15), gaussian(16)
-    v = guidance.prediction_from_x0("v", "vp", x_t, x0, 0.0, 1.0)
+    v = prediction.prediction_from_x0("v", "vp", x_t, x0, 0.0, 1.0)
     assert torch.equal(v, -x0)
-    assert torch.equal(guidance.x0_from_prediction("v", "vp", x_t, v, 0.0, 1.0), x0)
+    assert torch.equal(prediction.x0_from_prediction("v", "vp", x_t, v, 0.0, 1.0), x0)
     with pytest.raises(ValueError, match="SNR 0"):
-        guidance.x0_from_prediction("eps", "vp", x_t, x_t, 0.0, 1.0)
+        prediction.x0_from_prediction("eps", "vp", x_t, x_t, 0.0, 1.0)
 
 
 def rescaled_x0_by_round_trip(space, path, x0_cond, x0_uncond, scale, multiplier, x_t, signal, noise):
     """Independent route: convert both predictions, run Algorithm 2, convert the result back."""
-    to = guidance.prediction_from_x0
+    to = prediction.prediction_from_x0
     cond, uncond = (to(space, path, x_t, x0, signal, noise) for x0 in (x0_cond, x0_uncond))
-    return guidance.x0_from_prediction(space, path, x_t, algorithm_2(cond, uncond, scale, multiplier, (1, 2, 3)),
+    return prediction.x0_from_prediction(space, path, x_t, algorithm_2(cond, uncond, scale, multiplier, (1, 2, 3)),
                                        signal, noise)
 
 
-@pytest.mark.parametrize("space", guidance.SPACES)
+@pytest.mark.parametrize("space", prediction.SPACES)
 @pytest.mark.parametrize(("path", "sigma"), [("vp", 0.4), ("vp", 3.0), ("flow", 0.25), ("flow", 0.8)])
 def test_x0_change_equals_the_round_trip_through_the_space(space, path, sigma):
     x0_cond, x0_uncond = related_pair(17, dtype=torch.float64)
     eps = gaussian(18, dtype=torch.float64)
-    signal, noise = (guidance.vp_pair if path == "vp" else guidance.flow_pair)(torch.tensor([sigma, sigma]))
-    x_t = guidance.per_sample(signal, x0_cond) * x0_cond + guidance.per_sample(noise, x0_cond) * eps
+    signal, noise = (conversions.vp_pair if path == "vp" else conversions.flow_pair)(torch.tensor([sigma, sigma]))
+    x_t = prediction.per_sample(signal, x0_cond) * x0_cond + prediction.per_sample(noise, x0_cond) * eps
     change = guidance.rescaled_cfg_x0_change(x0_cond, x0_uncond, 7.5, 0.7, space, path, x_t, signal, noise)
     expected = rescaled_x0_by_round_trip(space, path, x0_cond, x0_uncond, 7.5, 0.7, x_t, signal, noise)
     torch.testing.assert_close(guidance.cfg(x0_cond, x0_uncond, 7.5) + change, expected, rtol=1e-10, atol=1e-10)
@@ -214,9 +215,9 @@ def test_spaces_really_differ():
     # a test of the space plumbing that passes with every space mapped to x0 would be worthless
     x0_cond, x0_uncond = related_pair(19)
     x_t = gaussian(20)
-    signal, noise = guidance.vp_pair(torch.tensor([1.0, 1.0]))
+    signal, noise = conversions.vp_pair(torch.tensor([1.0, 1.0]))
     changes = {space: guidance.rescaled_cfg_x0_change(x0_cond, x0_uncond, 7.5, 0.7, space, "vp", x_t, signal, noise)
-               for space in guidance.SPACES}
+               for space in prediction.SPACES}
     assert not torch.allclose(changes["v"], changes["x0"], atol=1e-3)
     assert not torch.allclose(changes["v"], changes["eps"], atol=1e-3)
 
@@ -224,7 +225,7 @@ def test_spaces_really_differ():
 def test_snr_zero_change_is_finite_and_v_equals_x0_space():
     x0_cond, x0_uncond = related_pair(21)
     x_t = gaussian(22)
-    signal, noise = guidance.vp_pair(torch.tensor([math.inf, math.inf]))
+    signal, noise = conversions.vp_pair(torch.tensor([math.inf, math.inf]))
     in_v = guidance.rescaled_cfg_x0_change(x0_cond, x0_uncond, 7.5, 0.7, "v", "vp", x_t, signal, noise)
     in_x0 = guidance.rescaled_cfg_x0_change(x0_cond, x0_uncond, 7.5, 0.7, "x0", "vp", x_t, signal, noise)
     in_eps = guidance.rescaled_cfg_x0_change(x0_cond, x0_uncond, 7.5, 0.7, "eps", "vp", x_t, signal, noise)
@@ -250,6 +251,6 @@ def test_unguided_change_turns_cfg_into_the_conditional_prediction():
 def test_unknown_space_is_refused():
     x = gaussian(25)
     with pytest.raises(ValueError, match="'space'"):
-        guidance.prediction_from_x0("noise", "vp", x, x, 1.0, 0.0)
+        prediction.prediction_from_x0("noise", "vp", x, x, 1.0, 0.0)
     with pytest.raises(ValueError, match="'path'"):
-        guidance.prediction_from_x0("v", "edm", x, x, 1.0, 0.0)
+        prediction.prediction_from_x0("v", "edm", x, x, 1.0, 0.0)

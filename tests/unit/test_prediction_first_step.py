@@ -1,4 +1,4 @@
-"""x0/eps/v conversions (paper §6) and the exact first step from SNR 0, checked against the
+"""x0/eps/v conversions (paper §6, samplers/prediction.py) and the exact first step from SNR 0, checked against the
 finite formulas of k-diffusion and diffusers' DDIMScheduler."""
 
 from __future__ import annotations
@@ -33,62 +33,48 @@ def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float) -> tuple[
     return math.sqrt(sigma_to**2 - up**2), up
 
 
+def vp(alphas_cumprod):
+    """(signal, noise) = (sqrt(ā), sqrt(1-ā)) of paper eq. 1, as schedules/conversions.py gives it."""
+    return conversions.sqrt_alpha_sigma_pair(alphas_cumprod)
+
+
 @pytest.mark.parametrize("alphas_cumprod", ALPHAS_CUMPROD)
 def test_parameterisations_round_trip(alphas_cumprod):
     x0, eps = gaussian(1), gaussian(2)
     x_t = math.sqrt(alphas_cumprod) * x0 + math.sqrt(1 - alphas_cumprod) * eps  # paper eq. 1
-    v = prediction.v_from_x0_eps(x0, eps, alphas_cumprod)
+    signal, noise = vp(alphas_cumprod)
+    v = prediction.prediction_from_x0("v", "vp", x_t, x0, signal, noise)
     # v = sqrt(ā)·eps - sqrt(1-ā)·x0 written out (paper §6)
     torch.testing.assert_close(v, math.sqrt(alphas_cumprod) * eps - math.sqrt(1 - alphas_cumprod) * x0)
-    torch.testing.assert_close(prediction.x0_from_v(x_t, v, alphas_cumprod), x0)
-    torch.testing.assert_close(prediction.eps_from_v(x_t, v, alphas_cumprod), eps)
-    torch.testing.assert_close(prediction.x0_from_eps(x_t, eps, alphas_cumprod), x0, rtol=1e-9, atol=1e-9)
-    torch.testing.assert_close(prediction.eps_from_x0(x_t, x0, alphas_cumprod), eps, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(prediction.x0_from_prediction("v", "vp", x_t, v, signal, noise), x0)
+    torch.testing.assert_close(prediction.x0_from_prediction("eps", "vp", x_t, eps, signal, noise), x0,
+                               rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(prediction.prediction_from_x0("eps", "vp", x_t, x0, signal, noise), eps,
+                               rtol=1e-9, atol=1e-9)
 
 
 def test_x0_from_v_at_snr_zero_is_exactly_minus_v():
     x_t, v = gaussian(3, torch.float32), gaussian(4, torch.float32)
-    x0 = prediction.x0_from_v(x_t, v, 0.0)
+    signal, noise = vp(0.0)
+    x0 = prediction.x0_from_prediction("v", "vp", x_t, v, signal, noise)
     assert x0.dtype == torch.float32
     assert torch.equal(x0.view(torch.int32), (-v).view(torch.int32))  # bitwise
-    assert torch.equal(prediction.eps_from_v(x_t, v, 0.0), x_t)
-    assert torch.equal(prediction.eps_from_x0(x_t, gaussian(5, torch.float32), 0.0), x_t)
+    assert torch.equal(prediction.prediction_from_x0("eps", "vp", x_t, gaussian(5, torch.float32), signal, noise), x_t)
 
 
 def test_epsilon_route_refuses_snr_zero():
-    with pytest.raises(ValueError, match=r"epsilon prediction cannot give x0 at SNR 0 \(paper §6\)"):
-        prediction.x0_from_eps(gaussian(1), gaussian(2), torch.tensor([0.5, 0.0]).view(2, 1, 1, 1))
-    with pytest.raises(ValueError, match="infinite at SNR 0"):
-        prediction.ve_from_vp(gaussian(1), 0.0)
+    signal, noise = vp(torch.tensor([0.5, 0.0]))
+    with pytest.raises(ValueError, match=r"epsilon cannot give x0 at SNR 0 \(paper §6\)"):
+        prediction.x0_from_prediction("eps", "vp", gaussian(1), gaussian(2), signal, noise)
 
 
-def test_per_sample_alphas_cumprod_broadcast_and_keep_dtype():
-    alphas_cumprod = torch.tensor([0.0, 0.25], dtype=torch.float64).view(2, 1, 1, 1)
+def test_per_sample_pairs_broadcast_and_keep_dtype():
+    signal, noise = vp(torch.tensor([0.0, 0.25], dtype=torch.float64))
     x_t, v = gaussian(6, torch.float32), gaussian(7, torch.float32)
-    x0 = prediction.x0_from_v(x_t, v, alphas_cumprod)
+    x0 = prediction.x0_from_prediction("v", "vp", x_t, v, signal, noise)
     assert x0.dtype == torch.float32
     assert torch.equal(x0[0], -v[0])
     torch.testing.assert_close(x0[1], 0.5 * x_t[1] - math.sqrt(0.75) * v[1])
-
-
-def test_alphas_cumprod_outside_unit_interval_is_refused():
-    for bad in (-0.1, 1.5, math.nan):
-        with pytest.raises(ValueError, match="alphas_cumprod"):
-            prediction.x0_from_v(gaussian(1), gaussian(2), bad)
-
-
-def test_ve_vp_round_trip():
-    alphas_cumprod = zero_snr_alphas_cumprod()[[0, 500, 998]].view(3, 1, 1, 1)
-    x_t = torch.randn(3, 3, 4, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
-    x = prediction.ve_from_vp(x_t, alphas_cumprod)
-    sigma = conversions.sigma_from_alphas_cumprod(alphas_cumprod)
-    torch.testing.assert_close(prediction.vp_input_from_ve(x, sigma), x_t, rtol=1e-12, atol=1e-12)
-
-
-def test_vp_input_from_ve_does_not_overflow():
-    # sqrt(1+σ²) with σ = 1e200 overflows σ² but not hypot: x/σ is the exact answer
-    x = torch.tensor([3e200], dtype=torch.float64)
-    assert prediction.vp_input_from_ve(x, 1e200).item() == pytest.approx(3.0, rel=1e-15)
 
 
 def test_ddim_step_from_snr_zero_is_the_limit_of_the_finite_euler_step():
@@ -188,8 +174,8 @@ def test_first_step_matches_diffusers_ddim_at_zero_terminal_snr(eta):
     noise, v, fresh = gaussian(21), gaussian(22), gaussian(23)
     theirs = scheduler.step(v, first, noise, eta=eta, variance_noise=fresh).prev_sample
 
-    x0_hat = prediction.x0_from_v(noise, v, 0.0)
+    x0_hat = prediction.x0_from_prediction("v", "vp", noise, v, *vp(0.0))
     sigma_next = conversions.sigma_from_alphas_cumprod(scheduler.alphas_cumprod[second]).item()
     ours_ve = first_step.ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_next, eta=eta)
-    ours = prediction.vp_input_from_ve(ours_ve, sigma_next)
+    ours = ours_ve / math.hypot(1.0, sigma_next)  # the VP sample x_t = x/sqrt(1+sigma²)
     torch.testing.assert_close(ours, theirs, rtol=1e-7, atol=1e-7)
