@@ -17,8 +17,6 @@ import torch
 from .betas import alphas_cumprod_from_betas, make_betas, rescale_alphas_cumprod_zero_terminal_snr
 from .conversions import sigma_from_alphas_cumprod
 
-SPACINGS = ("trailing", "leading", "linspace", "sgm_uniform", "logsnr_uniform")
-
 
 def _count(name: str, value, minimum: int) -> int:
     """An integer argument, refusing floats and bools that would silently truncate."""
@@ -34,11 +32,11 @@ def _count(name: str, value, minimum: int) -> int:
 
 
 def _check_spacing(spacing: str) -> None:
-    if spacing not in SPACINGS:
-        raise ValueError(f"input 'spacing' = {spacing!r} is not allowed; valid: {', '.join(SPACINGS)}")
+    if spacing not in SPACING_RULES:
+        raise ValueError(f"input 'spacing' = {spacing!r} is not allowed; valid: {', '.join(SPACING_RULES)}")
 
 
-def trailing_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
+def trailing_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
     """Paper Table 2 "trailing" (DPM-Solver): round(arange(T, 0, -T/S)) - 1, always starting at T-1.
 
     numpy's arange, which diffusers uses, computes element i as T + i·((T - T/S) - T); the same
@@ -67,7 +65,7 @@ def leading_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 
     return (torch.arange(steps, dtype=torch.float64) * ratio + steps_offset).flip(0)
 
 
-def linspace_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
+def linspace_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
     """Paper Table 2 "linspace" (iDDPM): round(linspace(0, T-1, S)), descending.
 
     Written as numpy.linspace computes it (i·((T-1)/(S-1)), last point set to T-1 exactly) so the
@@ -81,7 +79,7 @@ def linspace_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
     return torch.round(points).flip(0)
 
 
-def sgm_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
+def sgm_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
     """ComfyUI's sgm_uniform: linspace(T-1, 0, S+1)[:-1], fractional timesteps uniform in t.
 
     Same rule as comfy.samplers.normal_scheduler(..., sgm=True); it differs from trailing only
@@ -97,7 +95,7 @@ def sd_zero_snr_sigma_table(num_train_timesteps: int = 1000) -> torch.Tensor:
     return sigma_from_alphas_cumprod(rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod_from_betas(betas)))
 
 
-def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int) -> torch.Tensor:
+def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
     """The terminal timestep T-1, then S-1 timesteps uniform in log-SNR from T-2 down to 0, on the
     SD family's zero-terminal-SNR schedule (sd_zero_snr_sigma_table).
 
@@ -142,6 +140,20 @@ def _strictly_decreasing_integers(points: torch.Tensor) -> torch.Tensor:
     return torch.tensor(chosen, dtype=torch.float64)
 
 
+# The one registry of spacings: name -> rule(steps, num_train_timesteps, steps_offset) giving S
+# descending 0-indexed timesteps. Adding a spacing is one rule above and one entry here: the SIGMAS
+# node, the host's scheduler list, the schedule plot and the /zsnr/timesteps route all read it.
+# steps_offset matters to leading only, as in diffusers. The order is the node's option order.
+SPACING_RULES = {
+    "trailing": trailing_timesteps,
+    "leading": leading_timesteps,
+    "linspace": linspace_timesteps,
+    "sgm_uniform": sgm_uniform_timesteps,
+    "logsnr_uniform": logsnr_uniform_timesteps,
+}
+SPACINGS = tuple(SPACING_RULES)
+
+
 def select_timesteps(
     spacing: str, steps: int, num_train_timesteps: int = 1000, steps_offset: int = 0
 ) -> torch.Tensor:
@@ -158,15 +170,7 @@ def select_timesteps(
         raise ValueError(
             f"input 'steps' = {steps} is not allowed; expected at most the {total} training timesteps"
         )
-    if spacing == "trailing":
-        return trailing_timesteps(steps, total)
-    if spacing == "leading":
-        return leading_timesteps(steps, total, steps_offset)
-    if spacing == "linspace":
-        return linspace_timesteps(steps, total)
-    if spacing == "logsnr_uniform":
-        return logsnr_uniform_timesteps(steps, total)
-    return sgm_uniform_timesteps(steps, total)
+    return SPACING_RULES[spacing](steps, total, steps_offset=steps_offset)
 
 
 def sigmas_at_timesteps(timesteps: torch.Tensor, sigma_table: torch.Tensor) -> torch.Tensor:

@@ -261,3 +261,13 @@ def test_logsnr_uniform_never_samples_between_the_last_two_timesteps(zero_snr_ta
     for steps in range(2, 1001):
         sigmas = spacing.spacing_sigmas("logsnr_uniform", steps, zero_snr_table)
         assert sigmas[0] == zero_snr_table[-1].float() and sigmas[1] == zero_snr_table[-2].float()
+
+
+def test_a_new_spacing_is_one_rule_and_one_registry_entry(monkeypatch):
+    def every_hundredth(steps, num_train_timesteps, steps_offset=0):
+        return torch.arange(num_train_timesteps - 1, -1, -100, dtype=torch.float64)[:steps]
+
+    monkeypatch.setitem(spacing.SPACING_RULES, "every_hundredth", every_hundredth)
+    table = torch.linspace(0.1, 50.0, 1000, dtype=torch.float64)
+    sigmas = spacing.spacing_sigmas("every_hundredth", 3, table)
+    torch.testing.assert_close(sigmas, torch.tensor([50.0, float(table[899]), float(table[799]), 0.0]))
