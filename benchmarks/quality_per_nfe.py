@@ -13,6 +13,10 @@ Run from the repository root (see benchmarks/README.md):
   .venv/bin/python benchmarks/quality_per_nfe.py                 # every configuration, euler + dpmpp_2m
   .venv/bin/python benchmarks/quality_per_nfe.py --quick         # 64 seeds, a few configurations
   .venv/bin/python benchmarks/quality_per_nfe.py --batches 4 --nfe 25 --samplers all --configs ours/karras
+
+About 290 lines in one file on purpose: sampling, --merge and the two report tables all read and
+write the one JSON format of benchmarks/results/; the host glue and the plot are in _host.py and
+_plot.py, the figures in reference/metrics.py.
 """
 from __future__ import annotations
 
