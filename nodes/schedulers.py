@@ -70,11 +70,6 @@ class TimestepSpacingScheduler(io.ComfyNode):
     @classmethod
     def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:
         table = model_sigma_table(model)
-        full_steps = steps / denoise if isinstance(denoise, float) and 0.0 < denoise < 1.0 and isinstance(steps, int) else 0
-        if full_steps >= len(table) + 1:  # int(full_steps) > T, also where full_steps overflows to inf
-            raise node_error("TimestepSpacingScheduler", "denoise", denoise,
-                             f"a denoise with int(steps / denoise) <= the model's {len(table)} training "
-                             f"timesteps (steps = {steps})")
         try:
             sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset)
         except ValueError as error:

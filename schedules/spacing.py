@@ -214,6 +214,25 @@ def _check_sigma_table(table: torch.Tensor) -> None:
         raise ValueError("input 'sigma_table' must be positive and strictly increasing in t")
 
 
+def full_schedule_steps(steps: int, denoise: float, num_train_timesteps: int) -> int | None:
+    """The denoise rule of ComfyUI's BasicScheduler, in one place: the schedule is built for
+    int(steps/denoise) steps and its last `steps` are kept; denoise <= 0 samples nothing (None)."""
+    denoise = float(denoise)
+    if not denoise <= 1.0:  # also refuses NaN
+        raise ValueError(f"input 'denoise' = {denoise} is not allowed; expected a value in [0, 1]")
+    if denoise <= 0.0:
+        return None
+    # steps / denoise can overflow to inf for subnormal denoise: compare before int()
+    ratio = steps / denoise
+    total_steps = steps if denoise == 1.0 else (int(ratio) if math.isfinite(ratio) else num_train_timesteps + 1)
+    if denoise < 1.0 and total_steps > num_train_timesteps:
+        raise ValueError(
+            f"input 'denoise' = {denoise} is not allowed with {steps} steps: the full schedule would need "
+            f"{total_steps} steps, more than the {num_train_timesteps} training timesteps"
+        )
+    return total_steps
+
+
 def spacing_sigmas(
     spacing: str,
     steps: int,
@@ -231,19 +250,9 @@ def spacing_sigmas(
     table = torch.as_tensor(sigma_table, dtype=torch.float64)
     _check_sigma_table(table)
     steps = _count("steps", steps, 1)
-    denoise = float(denoise)
-    if not denoise <= 1.0:  # also refuses NaN
-        raise ValueError(f"input 'denoise' = {denoise} is not allowed; expected a value in [0, 1]")
-    if denoise <= 0.0:
+    total_steps = full_schedule_steps(steps, denoise, table.numel())
+    if total_steps is None:
         return torch.zeros(0, dtype=torch.float32, device=table.device)
-    # steps / denoise can overflow to inf for subnormal denoise: compare before int()
-    ratio = steps / denoise
-    total_steps = steps if denoise == 1.0 else (int(ratio) if math.isfinite(ratio) else table.numel() + 1)
-    if denoise < 1.0 and total_steps > table.numel():
-        raise ValueError(
-            f"input 'denoise' = {denoise} is not allowed with {steps} steps: the full schedule would need "
-            f"{total_steps} steps, more than the {table.numel()} training timesteps"
-        )
     timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset)
     sigmas = torch.cat(
         [sigmas_at_timesteps(timesteps, table), torch.zeros(1, dtype=torch.float64, device=table.device)]
