@@ -418,6 +418,34 @@ def test_live_preview_draws_each_terminal_mode(page, object_info, renderer):
     assert our_problems(page.zsnr_messages) == []
 
 
+def drag(page, source: str, target: str) -> None:
+    """Press on the centre of `source`, move to `target` in steps and release (the mouse alone:
+    1.49 lays a wider hit area over a slot's dot)."""
+    start, end = (page.locator(selector).bounding_box() for selector in (source, target))
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_live_preview_follows_an_upstream_relink(page, object_info, renderer):
+    graph = preview_graph()
+    graph["4"] = {"class_type": "ZSNRReferenceModel", "inputs": {**REFERENCE["inputs"], "trained_schedule": "cosine"}}
+    load_preview_graph(page, object_info, renderer, graph)
+    preview(page, query={"schedule": "scaled_linear", "terminal": "exact"})
+    # ZeroTerminalSNR's model now comes from the cosine reference model: the scheduler's own link is
+    # unchanged, only the chain above it
+    if renderer == "vue":  # dragged from the output's dot to the input's dot, as a user does
+        drag(page, '[data-slot-key="4-out-0"]', '[data-slot-key="2-in-0"]')
+    else:
+        page.evaluate("""() => { app.graph.getNodeById(4).connect(0, app.graph.getNodeById(2), 0);
+                                 app.canvas.setDirty(true, true); }""")
+    assert page.evaluate("() => app.graph.getNodeById(2).getInputNode(0).id") in (4, "4")
+    requested(page, schedule="cosine", terminal="exact")
+    assert preview(page, query={"schedule": "cosine", "terminal": "exact"})["drawn"]["snrZeroArrow"]
+    assert our_problems(page.zsnr_messages) == []
+
+
 def test_live_preview_reads_the_hosts_zsnr_option_as_clamp_comfy(page, object_info, renderer):
     sampling = {"class_type": "ModelSamplingDiscrete", "inputs": {"sampling": "v_prediction", "zsnr": False}}
     load_preview_graph(page, object_info, renderer, preview_graph(sampling))

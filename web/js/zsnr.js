@@ -7,8 +7,9 @@
 // Both frontend renderers: the classic LiteGraph canvas and "Nodes 2.0" (setting
 // Comfy.VueNodes.Enabled). The preview is a DOM widget (node.addDOMWidget, a <canvas>), which both
 // show; changes are noticed through each widget's own `callback` (both renderers call it; the Vue
-// one never calls node.onWidgetChanged nor onDrawForeground), the frontend's `graphChanged` event
-// (links, nodes, undo) and, on the classic canvas, the node's redraw.
+// one never calls node.onWidgetChanged nor onDrawForeground), every node's onConnectionsChange
+// (links), the frontend's `graphChanged` event (bypass, removed nodes, undo) and, on the classic
+// canvas, the node's redraw.
 //
 // Longer than 250 lines: the frontend loads every .js file of the pack's web folder as an extension,
 // and the graph walk, the drawing and the hooks share one state object; one module keeps them together.
@@ -369,12 +370,6 @@ function attachPreview(node) {
     schedule();
     setTimeout(recheckPreviews, 0);
   });
-  const onConnectionsChange = node.onConnectionsChange;
-  node.onConnectionsChange = function (...args) {
-    const result = onConnectionsChange?.apply(this, args);
-    setTimeout(state.check, 0); // after the link is in place
-    return result;
-  };
   // the classic canvas redraws the node after any edit, so anything missed is noticed here
   const onDrawForeground = node.onDrawForeground;
   node.onDrawForeground = function (...args) {
@@ -404,6 +399,14 @@ app.registerExtension({
   nodeCreated(node) {
     const cls = nodeClass(node);
     try {
+      // a link made or removed anywhere may change a preview's model chain; litegraph tells both
+      // ends of the link in both renderers (a link dragged on Nodes 2.0 raises no graphChanged)
+      const onConnectionsChange = node.onConnectionsChange;
+      node.onConnectionsChange = function (...args) {
+        const result = onConnectionsChange?.apply(this, args);
+        setTimeout(recheckPreviews, 0); // after the link is in place
+        return result;
+      };
       if (UPSTREAM_WIDGETS[cls] && !PREVIEW_NODES.has(cls)) {
         hookWidgets(node, UPSTREAM_WIDGETS[cls], () => setTimeout(recheckPreviews, 0));
       }
