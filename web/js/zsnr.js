@@ -11,8 +11,8 @@
 // (links), the frontend's `graphChanged` event (bypass, removed nodes, undo) and, on the classic
 // canvas, the node's redraw.
 //
-// Longer than 250 lines: the frontend loads every .js file of the pack's web folder as an extension,
-// and the graph walk, the drawing and the hooks share one state object; one module keeps them together.
+// Longer than 250 lines: the graph walk, the drawing and the hooks share one state object and are
+// kept in one module (the frontend also loads every other .js file under web/js as an extension).
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
@@ -126,10 +126,10 @@ function previewQuery(node) {
     else if (sigmasSource) marksKnown = false;
   }
   const model = modelSchedule(settings.node, settings.path);
-  const widgets = settings.node;
-  const params = { spacing: widgetValue(widgets, "spacing") ?? "trailing", steps: widgetValue(widgets, "steps") ?? 20 };
+  const source = settings.node;
+  const params = { spacing: widgetValue(source, "spacing") ?? "trailing", steps: widgetValue(source, "steps") ?? 20 };
   for (const name of ["denoise", "steps_offset"]) {
-    const value = widgetValue(widgets, name);
+    const value = widgetValue(source, name);
     if (value !== undefined) params[name] = value;
   }
   params.schedule = model.schedule;
