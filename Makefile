@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 # The whole suite unless PYTEST_ARGS names test paths itself (make test PYTEST_ARGS="tests/unit -x").
-TEST_PATHS = $(if $(findstring tests/,$(PYTEST_ARGS)),,tests)
+TEST_PATHS = $(if $(filter tests/%,$(filter-out -%,$(PYTEST_ARGS))),,tests)
 
 .PHONY: demo test lint bootstrap
 
