@@ -19,8 +19,9 @@ from ..samplers.guidance import rescaled_cfg_x0_change, unguided_x0_change
 from ..samplers.prediction import SPACES
 from ..schedules.conversions import flow_pair, vp_pair
 from ..schedules.snr_zero import is_snr_zero
-from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
+from .errors import node_error, require_model
 from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
+from .validation import SchemaCheckedNode, check_arguments
 
 LOG = logging.getLogger("zsnr")
 NODE_ID = "ZSNRRescaleCFG"
@@ -126,22 +127,7 @@ def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, si
     return rescale_cfg_post
 
 
-def _check_inputs(multiplier, space, terminal_step, sigma_start, sigma_end) -> None:
-    if not isinstance(multiplier, (int, float)) or not (0.0 <= multiplier <= 1.0):
-        raise node_error(NODE_ID, "multiplier", multiplier, "a number in 0..1 (the paper's φ; 0.7 is its default)")
-    if space not in SPACE_CHOICES:
-        raise node_error(NODE_ID, "space", space, " | ".join(SPACE_CHOICES))
-    if terminal_step not in TERMINAL_STEPS:
-        raise node_error(NODE_ID, "terminal_step", terminal_step, " | ".join(TERMINAL_STEPS))
-    for name, value in (("sigma_start", sigma_start), ("sigma_end", sigma_end)):
-        if not isinstance(value, (int, float)) or not (value >= 0) or math.isinf(value):
-            raise node_error(NODE_ID, name, value, "a finite sigma >= 0")
-    if sigma_start < sigma_end:
-        raise node_error(NODE_ID, "sigma_start", sigma_start,
-                         f"sigma_start >= sigma_end ({sigma_end}): the window is sigma_end <= sigma <= sigma_start")
-
-
-class ZSNRRescaleCFG(io.ComfyNode):
+class ZSNRRescaleCFG(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -173,23 +159,17 @@ class ZSNRRescaleCFG(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, multiplier=None, space=None, terminal_step=None, sigma_start=None,
-                        sigma_end=None):
-        return first_problem(
-            check_link(NODE_ID, "model", model, "MODEL"),
-            check_choice(NODE_ID, "space", space, SPACE_CHOICES),
-            check_choice(NODE_ID, "terminal_step", terminal_step, TERMINAL_STEPS),
-            check_numbers(cls.define_schema(), multiplier=multiplier, sigma_start=sigma_start, sigma_end=sigma_end),
-        )
-
-    @classmethod
     def execute(cls, model, multiplier=0.7, space="auto", terminal_step="guided", sigma_start=None,
                 sigma_end=None) -> io.NodeOutput:
+        check_arguments(cls, model=model, multiplier=multiplier, space=space, terminal_step=terminal_step,
+                        sigma_start=sigma_start, sigma_end=sigma_end)
         require_model(NODE_ID, "model", model)
         sigma_start = SIGMA_UNBOUNDED if sigma_start is None else sigma_start
         sigma_end = 0.0 if sigma_end is None else sigma_end
-        _check_inputs(multiplier, space, terminal_step, sigma_start, sigma_end)
-        # The widget's maximum means "no upper bound", also for sigmas beyond it (an inf sentinel).
+        if sigma_start < sigma_end:  # the one rule across inputs: a schema bounds each input alone
+            raise node_error(NODE_ID, "sigma_start", sigma_start,
+                             f"sigma_start >= sigma_end ({sigma_end}): the window is sigma_end <= sigma <= sigma_start")
+        # The widget's maximum, its default, means "no upper bound": the host's first sigma may exceed it.
         start = math.inf if sigma_start >= SIGMA_UNBOUNDED else float(sigma_start)
         patched = model.clone()
         patched.set_model_sampler_post_cfg_function(

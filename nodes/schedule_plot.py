@@ -14,15 +14,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ..schedules.conversions import alphas_cumprod_from_sigma
 from ..schedules.plot_data import Y_AXES, PlotData, build_plot_data, selected_timesteps, timesteps_from_sigmas
 from ..schedules.spacing import SPACINGS
-from .errors import (
-    check_choice,
-    check_link,
-    check_numbers,
-    check_sigmas,
-    first_problem,
-    node_error,
-    require_model,
-)
+from .errors import check_sigmas, node_error
+from .validation import SchemaCheckedNode, check_arguments
 from .zero_snr import FlowModel, model_schedule
 
 NODE_ID = "ZSNRSchedulePlot"
@@ -186,7 +179,7 @@ def render_plot(data: PlotData, title: str) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).unsqueeze(0)
 
 
-class ZSNRSchedulePlot(io.ComfyNode):
+class ZSNRSchedulePlot(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -217,25 +210,13 @@ class ZSNRSchedulePlot(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, spacing=None, steps=None, y_axis=None, sigmas=None):
-        return first_problem(
-            check_link(NODE_ID, "model", model, "MODEL"),
-            check_link(NODE_ID, "sigmas", sigmas, "SIGMAS"),
-            check_choice(NODE_ID, "spacing", spacing, SPACINGS),
-            check_choice(NODE_ID, "y_axis", y_axis, Y_AXES),
-            check_numbers(cls.define_schema(), steps=steps),
-        )
-
-    @classmethod
     def execute(cls, model, spacing="trailing", steps=20, y_axis="log_snr", sigmas=None) -> io.NodeOutput:
-        for name, value, allowed in (("spacing", spacing, SPACINGS), ("y_axis", y_axis, Y_AXES)):
-            if value not in allowed:
-                raise node_error(NODE_ID, name, value, " | ".join(allowed))
-        require_model(NODE_ID, "model", model)
+        check_arguments(cls, model=model, spacing=spacing, steps=steps, y_axis=y_axis, sigmas=sigmas)
         current, original, table = model_schedules(model)
-        try:
+        if sigmas is not None:
+            check_sigmas(NODE_ID, "sigmas", sigmas)  # what a SIGMAS tensor must hold: no schema says
+        try:  # the core's own contract errors (schedules/plot_data.py), named after this node
             if sigmas is not None:
-                check_sigmas(NODE_ID, "sigmas", sigmas)
                 marked = timesteps_from_sigmas(sigmas, table)
                 source = f"{len(marked)} steps from the SIGMAS input"
             else:

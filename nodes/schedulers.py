@@ -8,7 +8,8 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from ..schedules.spacing import SPACINGS, spacing_sigmas
-from .errors import check_choice, check_link, check_numbers, first_problem, node_error, require_model
+from .errors import node_error, require_model
+from .validation import SchemaCheckedNode, check_arguments
 
 LOG = logging.getLogger("zsnr")
 # sgm_uniform is the host's own name; ours agrees with it, so only the others are registered.
@@ -28,7 +29,7 @@ def model_sigma_table(model):
     return table
 
 
-class TimestepSpacingScheduler(io.ComfyNode):
+class TimestepSpacingScheduler(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -60,15 +61,8 @@ class TimestepSpacingScheduler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, spacing=None, steps=None, denoise=None, steps_offset=None):
-        return first_problem(
-            check_link("TimestepSpacingScheduler", "model", model, "MODEL"),
-            check_choice("TimestepSpacingScheduler", "spacing", spacing, SPACINGS),
-            check_numbers(cls.define_schema(), steps=steps, denoise=denoise, steps_offset=steps_offset),
-        )
-
-    @classmethod
     def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:
+        check_arguments(cls, model=model, spacing=spacing, steps=steps, denoise=denoise, steps_offset=steps_offset)
         table = model_sigma_table(model)
         try:
             sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset)

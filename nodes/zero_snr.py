@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
 from ..schedules.snr_zero import TERMINALS
-from .errors import check_choice, check_link, first_problem, node_error, require_model
+from .errors import node_error, require_model
 from .host_sampling import (
     EPSILON,
     V_PREDICTION,
@@ -21,6 +21,7 @@ from .host_sampling import (
     prediction_kind,
     standard_prediction_class,
 )
+from .validation import SchemaCheckedNode, check_arguments
 from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
@@ -100,7 +101,7 @@ def _patched(patcher, base: torch.Tensor, terminal: str | None, prediction: str)
     return clone
 
 
-class ZeroTerminalSNR(io.ComfyNode):
+class ZeroTerminalSNR(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -121,14 +122,8 @@ class ZeroTerminalSNR(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, terminal=None):
-        return first_problem(check_link("ZeroTerminalSNR", "model", model, "MODEL"),
-                             check_choice("ZeroTerminalSNR", "terminal", terminal, TERMINALS))
-
-    @classmethod
     def execute(cls, model, terminal="exact") -> io.NodeOutput:
-        if terminal not in tuple(TERMINALS):  # a dict lookup would raise on an unhashable value
-            raise node_error("ZeroTerminalSNR", "terminal", terminal, " | ".join(TERMINALS))
+        check_arguments(cls, model=model, terminal=terminal)
         try:
             base, _, prediction = model_schedule("ZeroTerminalSNR", model)
         except FlowModel as flow:
@@ -143,7 +138,7 @@ class ZeroTerminalSNR(io.ComfyNode):
         return io.NodeOutput(_patched(model, base, terminal, prediction))
 
 
-class VPredictionAdapter(io.ComfyNode):
+class VPredictionAdapter(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -163,14 +158,8 @@ class VPredictionAdapter(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, prediction=None):
-        return first_problem(check_link("VPredictionAdapter", "model", model, "MODEL"),
-                             check_choice("VPredictionAdapter", "prediction", prediction, PREDICTIONS))
-
-    @classmethod
     def execute(cls, model, prediction="v_prediction") -> io.NodeOutput:
-        if prediction not in PREDICTIONS:
-            raise node_error("VPredictionAdapter", "prediction", prediction, " | ".join(PREDICTIONS))
+        check_arguments(cls, model=model, prediction=prediction)
         try:
             base, terminal, own_class = model_schedule("VPredictionAdapter", model)
         except FlowModel as flow:
