@@ -8,8 +8,8 @@
 // Comfy.VueNodes.Enabled). The preview is a DOM widget (node.addDOMWidget, a <canvas>), which both
 // show; changes are noticed through each widget's own `callback` (both renderers call it; the Vue
 // one never calls node.onWidgetChanged nor onDrawForeground), every node's onConnectionsChange
-// (links), the frontend's `graphChanged` event (bypass, removed nodes, undo) and, on the classic
-// canvas, the node's redraw.
+// (links), the `mode` setter of the nodes that set the terminal (bypass), the frontend's
+// `graphChanged` event (undo, loading) and, on the classic canvas, the node's redraw.
 //
 // Longer than 250 lines: the graph walk, the drawing and the hooks share one state object and are
 // kept in one module (the frontend also loads every other .js file under web/js as an extension).
@@ -23,6 +23,8 @@ const UPSTREAM_WIDGETS = {
   ZeroTerminalSNR: ["terminal"], ModelSamplingDiscrete: ["zsnr"], ZSNRReferenceModel: ["trained_schedule"],
   TimestepSpacingScheduler: WATCHED_WIDGETS,
 };
+// the nodes that set a model's terminal (modelSchedule); bypassing one changes it
+const TERMINAL_NODES = new Set(["ZeroTerminalSNR", "ModelSamplingDiscrete"]);
 // litegraph's constants.ts: links from a subgraph's input node have this origin id
 const SUBGRAPH_INPUT_ID = "-10";
 const BYPASS = 4; // LGraphEventMode.BYPASS: the node passes its inputs through unchanged
@@ -294,6 +296,21 @@ function hookWidgets(node, names, onChange) {
   }
 }
 
+// A bypass (Ctrl+B, the selection toolbox) only sets node.mode. The frontend makes `mode` an accessor
+// of each node (litegraph's LGraphNodeProperties, which tells Nodes 2.0); its setter is chained here
+// so the previews re-check; where there is none, the classic canvas's redraw notices the change.
+function hookMode(node, onChange) {
+  const descriptor = Object.getOwnPropertyDescriptor(node, "mode");
+  if (!descriptor?.set || !descriptor.configurable) return;
+  Object.defineProperty(node, "mode", {
+    ...descriptor,
+    set(value) {
+      descriptor.set.call(this, value);
+      onChange();
+    },
+  });
+}
+
 function recheckPreviews() {
   for (const state of previews) state.check();
 }
@@ -410,6 +427,7 @@ app.registerExtension({
       if (UPSTREAM_WIDGETS[cls] && !PREVIEW_NODES.has(cls)) {
         hookWidgets(node, UPSTREAM_WIDGETS[cls], () => setTimeout(recheckPreviews, 0));
       }
+      if (TERMINAL_NODES.has(cls)) hookMode(node, () => setTimeout(recheckPreviews, 0));
       if (PREVIEW_NODES.has(cls)) attachPreview(node);
     } catch (error) {
       console.warn("zsnr preview: could not attach to node", node?.id, error);
