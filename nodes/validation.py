@@ -7,15 +7,17 @@ Each input kind of the schema gives one check (what upstream's comfy_api/latest/
 - any other input is a socket (MODEL, SIGMAS, IMAGE, …): in a graph it must be a link.
 
 `validation_problem` serves validate_inputs, which every node inherits from SchemaCheckedNode as
-`validate_inputs(cls, **inputs)` (the host finds it through comfy_api/internal first_real_override,
-which walks the class's MRO up to io.ComfyNode). What that signature changes, in the host's execution.py
-(`validate_inputs`, both 0.3.75 and 0.33.0): with a **kwargs parameter (argspec.varkw) the host
+`validate_inputs(cls, **inputs)` (the host finds it with first_real_override in
+comfy_api/internal/__init__.py, which walks the class's MRO up to io.ComfyNode). What that
+signature changes, in the host's execution.py (`validate_inputs`, 0.3.75 and 0.33.0 alike):
+with a **kwargs parameter (argspec.varkw) the host
 (1) passes every input of the prompt that the schema declares (get_input_data drops names the
 schema does not have; 0.33.0 keeps them only for a node with accept_all_inputs, which ours leave
 False), links as None; (2) skips its own min/max and combo-option checks for all of them;
 (3) still checks link types (that depends only on an `input_types` parameter) and still reports
-missing required inputs. So every declared input is checked here, the kinds above being all a
-schema may hold (an input kind without a rule raises TypeError instead of going unchecked).
+missing required inputs. So every declared input is checked here: the kinds above are all our
+schemas hold, and a widget kind without a rule (String, Boolean) raises TypeError rather than
+going unchecked.
 
 `check_arguments` serves execute: in-process callers (tests, benchmarks, tools/pack_nodes.py) call
 execute without the host's validation, and linked widget values (a PrimitiveFloat holding NaN)
