@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .conversions import log_snr_from_alphas_cumprod, timestep_from_sigma
-from .spacing import select_timesteps
+from .spacing import full_schedule_steps, select_timesteps
 
 Y_AXES = ("log_snr", "sqrt_alphas_cumprod", "sigma")
 Y_LABELS = {"log_snr": "log-SNR", "sqrt_alphas_cumprod": "sqrt(alphas_cumprod)", "sigma": "sigma (log scale)"}
@@ -33,20 +33,12 @@ def selected_timesteps(spacing: str, steps: int, num_train_timesteps: int, denoi
                        steps_offset: int = 0) -> torch.Tensor:
     """The timesteps behind spacing.spacing_sigmas: one per sigma it returns, before its final 0.
 
-    Same denoise rule as BasicScheduler (and spacing_sigmas): the schedule is built for
-    int(steps/denoise) steps and its last `steps` timesteps are kept; denoise <= 0 gives none.
+    The denoise rule is spacing.full_schedule_steps, the one spacing_sigmas applies; denoise <= 0
+    gives none.
     """
-    denoise = float(denoise)
-    if not denoise <= 1.0:  # also refuses NaN
-        raise ValueError(f"input 'denoise' = {denoise} is not allowed; expected a value in [0, 1]")
-    if denoise <= 0.0:
+    total_steps = full_schedule_steps(steps, denoise, num_train_timesteps)
+    if total_steps is None:
         return torch.zeros(0, dtype=torch.float64)
-    total_steps = steps if denoise == 1.0 else int(steps / denoise)
-    if denoise < 1.0 and total_steps > num_train_timesteps:
-        raise ValueError(
-            f"input 'denoise' = {denoise} is not allowed with {steps} steps: the full schedule would need "
-            f"{total_steps} steps, more than the {num_train_timesteps} training timesteps"
-        )
     return select_timesteps(spacing, total_steps, num_train_timesteps, steps_offset)[-steps:]
 
 
