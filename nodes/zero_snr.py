@@ -9,7 +9,7 @@ from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
 from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
-from ..schedules.snr_zero import TERMINALS
+from ..schedules.snr_zero import TERMINALS, clamp_fits
 from .errors import node_error, require_model
 from .host_sampling import (
     EPSILON,
@@ -135,6 +135,12 @@ class ZeroTerminalSNR(SchemaCheckedNode):
                         "no information about the image (paper §6), so the first step cannot be right. "
                         "If the checkpoint is a v-prediction fine-tune, add VPredictionAdapter "
                         "(prediction = v_prediction).")
+        rescaled = rescale_alphas_cumprod_zero_terminal_snr(base)
+        if not clamp_fits(rescaled, terminal):
+            raise node_error("ZeroTerminalSNR", "terminal", terminal,
+                             f"exact for this model: after Algorithm 1 its alphā at T-2 is {float(rescaled[-2]):.3g}, "
+                             f"already below the {terminal} value {TERMINALS[terminal]:.3g}, so the clamped sigma "
+                             "table would stop increasing")
         return io.NodeOutput(_patched(model, base, terminal, prediction))
 
 

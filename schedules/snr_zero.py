@@ -36,3 +36,10 @@ def is_snr_zero(sigma, terminal_sigma: float | None):
     if terminal_sigma is None:
         return sigma == float("inf")
     return sigma >= float(terminal_sigma) * (1 - SENTINEL_RELATIVE_TOLERANCE)
+
+
+def clamp_fits(rescaled_alphas_cumprod: torch.Tensor, terminal: str) -> bool:
+    """Whether a terminal mode keeps the table strictly increasing in sigma: a clamp must stay
+    below alphā_{T-2} of the rescaled schedule. DDPM's linear schedule after Algorithm 1 has
+    alphā_{T-2} ≈ 4.2e-9, below both clamps, so only exact SNR 0 fits it."""
+    return TERMINALS[terminal] == 0.0 or TERMINALS[terminal] < float(rescaled_alphas_cumprod[-2])

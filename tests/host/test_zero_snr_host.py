@@ -201,3 +201,13 @@ def test_exact_first_step_records_no_autograd_graph(host):
         samples = ksample(host, model, "euler", "trailing", 3, seeds=2, size=16)
     assert grad_enabled and not any(grad_enabled), grad_enabled
     assert samples.grad_fn is None
+
+
+def test_a_clamp_that_does_not_fit_the_schedule_is_refused(host):
+    # DDPM linear after Algorithm 1: alphā_{T-2} ≈ 4.2e-9 is below both clamps
+    linear = reference(host, "linear")
+    for terminal in ("clamp_comfy", "clamp_diffusers"):
+        with pytest.raises(ValueError, match=f"ZeroTerminalSNR: input 'terminal' = '{terminal}'.*exact for this model"):
+            zero_snr(host, linear, terminal)
+    table = sampling_of(zero_snr(host, linear, "exact")).sigmas
+    assert bool((table[1:] > table[:-1]).all())

@@ -37,3 +37,14 @@ def test_a_float32_rounded_sentinel_is_snr_zero_and_the_step_below_is_not():
 
 def test_without_a_sentinel_only_infinity_is_snr_zero():
     assert is_snr_zero(math.inf, None) and not is_snr_zero(SENTINEL_SIGMA, None)
+
+
+def test_a_clamp_must_stay_below_the_second_to_last_alphas_cumprod():
+    from zsnr_core.schedules.snr_zero import TERMINALS, clamp_fits
+
+    sd = rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod_from_betas(make_betas("scaled_linear")))
+    ddpm = rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod_from_betas(make_betas("linear")))
+    assert float(ddpm[-2]) < COMFY_CLAMP  # ≈ 4.2e-9: the clamped sigma would sit below sigma_{T-2}
+    for terminal in TERMINALS:
+        assert clamp_fits(sd, terminal)
+        assert clamp_fits(ddpm, terminal) == (terminal == "exact")
