@@ -7,7 +7,6 @@ __init__.py (which needs ComfyUI) never runs. Tests import them as `from zsnr_co
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,8 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent / "tools"))
 
-from zsnr_testlib import ROOT, TEST_OUTPUT  # noqa: E402
-
-
-def _install_pure_namespace() -> None:
-    if "zsnr_core" not in sys.modules:
-        package = types.ModuleType("zsnr_core")
-        package.__path__ = [str(ROOT)]
-        sys.modules["zsnr_core"] = package
-
-
-_install_pure_namespace()
+import pure_core  # noqa: E402,F401 (installs the zsnr_core pseudo-package, tools/pure_core.py)
+from zsnr_testlib import TEST_OUTPUT  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -12,16 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_rescale_cfg_reduces_over_exposure(client, object_info):
-    import sys
-    import types
-
-    from zsnr_testlib import ROOT
-
-    if "zsnr_core" not in sys.modules:
-        package = types.ModuleType("zsnr_core")
-        package.__path__ = [str(ROOT)]
-        sys.modules["zsnr_core"] = package
-    from zsnr_core.reference import datasets
+    from zsnr_core.reference import datasets  # the pseudo-package tests/conftest.py installs
 
     graph = ui_to_api(load(EXAMPLES_DIR / "rescale_cfg_comparison.json"), object_info)
     graph["6"]["inputs"]["batch_size"] = 32
