@@ -2,18 +2,15 @@
 network evaluations, and the stock KSampler path with that counter."""
 from __future__ import annotations
 
-import sys
 import types
 from pathlib import Path
 
+import inprocess_host
 import torch
+from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: F401 (re-exported)
+from pack_nodes import reference as reference_model  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-import inprocess_host  # noqa: E402
-from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: E402,F401 (re-exported)
-from pack_nodes import reference as reference_model  # noqa: E402,F401
 
 RESULTS = ROOT / "benchmarks" / "results"
 COUNTER_KEY = "zsnr_benchmark_nfe"

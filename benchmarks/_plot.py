@@ -3,14 +3,9 @@ one panel per sampler, one line per configuration, the seed count's noise floor 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
+from demo_images import label_font as _font
 from PIL import Image, ImageDraw
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-
-from demo_images import label_font as _font  # noqa: E402
 
 PANEL_W, PANEL_H, MARGIN = 330, 250, 44
 PALETTE = ["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#e377c2", "#1f77b4", "#17becf", "#2ca02c",

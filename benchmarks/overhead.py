@@ -28,11 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import _host
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _host  # noqa: E402
 
 PATHS = ("host_bare", "ours_chain", "host_rescale", "ours_rescale")
 CFG, RESCALE = 7.5, 0.7

@@ -27,11 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _host  # noqa: E402
-import _plot  # noqa: E402
-from pure_core import datasets, metrics  # noqa: E402 (tools/ is on sys.path through _host)
+import _host
+import _plot
+from pure_core import datasets, metrics  # (tools/ is on PYTHONPATH, tools/bootstrap.py)
 
 # model kind -> how to build it from the reference network; configuration = "kind/scheduler"
 MODEL_KINDS = {

@@ -6,17 +6,11 @@ __init__.py (which needs ComfyUI) never runs. Tests import them as `from zsnr_co
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import pure_core  # noqa: F401 (installs the zsnr_core pseudo-package, tools/pure_core.py)
 import pytest
-
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(TESTS.parent / "tools"))
-
-import pure_core  # noqa: E402,F401 (installs the zsnr_core pseudo-package, tools/pure_core.py)
-from zsnr_testlib import TEST_OUTPUT  # noqa: E402
+from zsnr_testlib import TEST_OUTPUT
 
 
 @pytest.fixture(scope="session")

@@ -275,7 +275,11 @@ def main(argv: list[str]) -> int:
         argv = argv[1:]
         ensure_browser()
     host, python = resolve_host()
-    env = dict(os.environ, ZSNR_COMFYUI_PATH=str(host), ZSNR_PYTHON=str(python), PYTHONUNBUFFERED="1")
+    # tools/ is the dev tooling's import path (server harness, workflow format, demo, in-process
+    # host) for every script and test run through here, so none of them edits sys.path
+    python_path = os.pathsep.join(filter(None, [str(ROOT / "tools"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, ZSNR_COMFYUI_PATH=str(host), ZSNR_PYTHON=str(python), PYTHONUNBUFFERED="1",
+               PYTHONPATH=python_path)
     say(f"ready: host {host}, python {python}")
     return subprocess.call([str(python), *argv], cwd=ROOT, env=env)
 

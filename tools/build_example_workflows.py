@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from comfy_server import ROOT, ComfyServer  # noqa: E402
-from demo_images import decode_png, labelled_grid  # noqa: E402
-from example_graphs import EXAMPLES, NEEDS_USER_FILES  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from workflow_format import api_to_ui  # noqa: E402
+from comfy_server import ROOT, ComfyServer
+from demo_images import decode_png, labelled_grid
+from example_graphs import EXAMPLES, NEEDS_USER_FILES
+from PIL import Image, ImageDraw
+from workflow_format import api_to_ui
 
 OUT = ROOT / "example_workflows"
 # The ComfyUI version whose /object_info the committed example_workflows/*.json were generated from.

@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from comfy_server import ROOT, ComfyServer
+from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8
+from demo_report import figures, markdown_table
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from comfy_server import ROOT, ComfyServer  # noqa: E402
-from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8  # noqa: E402
-from demo_report import figures, markdown_table  # noqa: E402
-from pure_core import datasets, metrics  # noqa: E402
-from workflow_format import load, ui_to_api  # noqa: E402
+from pure_core import datasets, metrics
+from workflow_format import load, ui_to_api
 
 OUTPUT = ROOT / "demo_output"
 EXAMPLES = ROOT / "example_workflows"
