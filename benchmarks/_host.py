@@ -6,6 +6,7 @@ import types
 from pathlib import Path
 
 import inprocess_host
+import pack_nodes
 import torch
 from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: F401 (re-exported)
 from pack_nodes import reference as reference_model  # noqa: F401
@@ -50,12 +51,8 @@ class EvaluationCounter:
 
 
 def ksample(host, model, sampler, scheduler, steps, seeds, size=64, cfg=1.0, seed=0, positive=None, negative=None):
-    """Stock KSampler path (nodes.common_ksampler) on an empty pixel-space latent, all seeds in one
-    batch. Returns (samples [seeds, 3, size, size], NFE)."""
-    positive = positive or condition(host)
-    negative = negative or positive
+    """pack_nodes.ksample with its network evaluations counted: (samples [seeds, 3, size, size], NFE)."""
     counter = EvaluationCounter()
-    latent = {"samples": torch.zeros(seeds, 3, size, size)}
-    out = host.nodes.common_ksampler(counter.attach(model), seed, steps, cfg, sampler, scheduler,
-                                     positive, negative, latent, disable_noise=False)
-    return out[0]["samples"], counter.calls
+    samples = pack_nodes.ksample(host, counter.attach(model), sampler, scheduler, steps, seeds, size, cfg,
+                                 positive, negative, seed)
+    return samples, counter.calls

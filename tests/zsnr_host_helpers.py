@@ -4,18 +4,8 @@ from __future__ import annotations
 import functools
 
 import torch
-from pack_nodes import condition, host_zsnr_clamp, reference, v_adapter, zero_snr  # noqa: F401 (re-exported)
+from pack_nodes import condition, host_zsnr_clamp, ksample, reference, v_adapter, zero_snr  # noqa: F401 (re-exported)
 from zsnr_core.reference import datasets, metrics
-
-
-def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16, size=32, cfg=1.0,
-            positive=None, negative=None, seed=0):
-    """Stock KSampler (nodes.common_ksampler) on an empty pixel-space latent; returns samples."""
-    positive = positive or condition(host)
-    negative = negative or positive
-    latent = {"samples": torch.zeros(seeds, 3, size, size)}
-    out = host.nodes.common_ksampler(model, seed, steps, cfg, sampler, scheduler, positive, negative, latent)
-    return out[0]["samples"]
 
 
 @functools.lru_cache(maxsize=4)

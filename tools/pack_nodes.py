@@ -26,3 +26,16 @@ def host_zsnr_clamp(model, prediction="v_prediction"):
     import comfy_extras.nodes_model_advanced as advanced
 
     return advanced.ModelSamplingDiscrete().patch(model, prediction, True)[0]
+
+
+def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16, size=32, cfg=1.0,
+            positive=None, negative=None, seed=0):
+    """Stock KSampler path (nodes.common_ksampler) on an empty pixel-space latent, all seeds in one
+    batch, conditioned on the reference condition by default; returns the samples."""
+    import torch
+
+    positive = positive or condition(host)
+    negative = negative or positive
+    latent = {"samples": torch.zeros(seeds, 3, size, size)}
+    out = host.nodes.common_ksampler(model, seed, steps, cfg, sampler, scheduler, positive, negative, latent)
+    return out[0]["samples"]
