@@ -22,8 +22,9 @@ from aiohttp import web
 
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas
 from ..schedules.plot_data import preview_series, selected_timesteps
+from ..schedules.snr_zero import TERMINALS, clamp_fits
 from ..schedules.spacing import SPACINGS, spacing_sigmas
-from .zsnr_sampling import TERMINALS, make_sampling
+from .zsnr_sampling import make_sampling
 
 LOG = logging.getLogger("zsnr")
 ROUTE = "/zsnr/timesteps"
@@ -122,7 +123,7 @@ def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int
     base = alphas_cumprod_from_betas(make_betas(schedule, num_train_timesteps))
     rescaled = terminal != "none"
     sampling = make_sampling(base, terminal if rescaled else None, "v_prediction")
-    _check_clamp_below(sampling.zsnr_alphas_cumprod, terminal, schedule)
+    _check_clamp_fits(sampling.zsnr_alphas_cumprod, terminal, schedule)
     sigmas = spacing_sigmas(spacing, steps, sampling.sigmas, denoise=denoise, steps_offset=steps_offset)
     timesteps = selected_timesteps(spacing, steps, num_train_timesteps, denoise, steps_offset)
     series = preview_series(sampling.zsnr_alphas_cumprod, timesteps, base if rescaled else None)
@@ -135,14 +136,15 @@ def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int
     }
 
 
-def _check_clamp_below(alphas_cumprod, terminal: str, schedule: str) -> None:
-    """A clamp must stay below alphā at t = T-2 of the rescaled schedule, or the sigmas stop
-    increasing in t. DDPM's linear schedule rescaled has alphā_(T-2) ≈ 4.2e-9, below both clamps."""
+def _check_clamp_fits(alphas_cumprod, terminal: str, schedule: str) -> None:
+    """A clamp must stay below alphā at t = T-2 of the rescaled schedule (schedules/snr_zero.py,
+    clamp_fits), or the sigmas stop increasing in t."""
+    if terminal == "none" or clamp_fits(alphas_cumprod, terminal):
+        return
     last, before = float(alphas_cumprod[-1]), float(alphas_cumprod[-2])
-    if terminal.startswith("clamp") and not last < before:
-        raise QueryError("terminal", terminal, "", f"{ROUTE}: parameter 'terminal' = {terminal!r} sets alphā_T = {last:.3g}, "
-                         f"not below alphā_(T-2) = {before:.3g} of the rescaled {schedule} schedule, so its "
-                         "sigmas would not increase in t; use terminal = exact")
+    raise QueryError("terminal", terminal, "", f"{ROUTE}: parameter 'terminal' = {terminal!r} sets alphā_T = {last:.3g}, "
+                     f"not below alphā_(T-2) = {before:.3g} of the rescaled {schedule} schedule, so its "
+                     "sigmas would not increase in t; use terminal = exact")
 
 
 async def timesteps_handler(request: web.Request) -> web.Response:
