@@ -23,6 +23,7 @@ import torch
 
 from ..samplers.prediction import prediction_from_x0
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas, rescale_zero_terminal_snr
+from ..schedules.conversions import sqrt_alpha_sigma_pair
 
 TRAINED_SCHEDULES = ("scaled_linear", "scaled_linear_zsnr", "linear", "cosine")
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -139,20 +140,14 @@ def posterior_mean_x0(
     return result.reshape(noisy.shape)
 
 
-def _vp_pair(alphas_cumprod: torch.Tensor | float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    alphas = torch.as_tensor(alphas_cumprod, dtype=torch.float64, device=like.device).reshape(-1)
-    alphas = alphas.reshape((-1,) + (1,) * (like.ndim - 1))
-    return alphas.sqrt(), (1 - alphas).sqrt()
-
-
 def eps_from_x0(noisy: torch.Tensor, alphas_cumprod: torch.Tensor | float, x0: torch.Tensor) -> torch.Tensor:
     """eps of the network for its posterior mean x0, float64 (samplers/prediction.py; exact at ā = 0)."""
-    signal, noise = _vp_pair(alphas_cumprod, noisy)
+    signal, noise = sqrt_alpha_sigma_pair(alphas_cumprod)
     return prediction_from_x0("eps", "vp", noisy.to(torch.float64), x0.to(torch.float64), signal, noise)
 
 
 def v_from_x0(noisy: torch.Tensor, alphas_cumprod: torch.Tensor | float, x0: torch.Tensor) -> torch.Tensor:
     """v of the network for its posterior mean x0, float64 (samplers/prediction.py): it never divides
     by sqrt(ā), so at ā = 0 it is exactly -x0 (paper §6)."""
-    signal, noise = _vp_pair(alphas_cumprod, noisy)
+    signal, noise = sqrt_alpha_sigma_pair(alphas_cumprod)
     return prediction_from_x0("v", "vp", noisy.to(torch.float64), x0.to(torch.float64), signal, noise)
