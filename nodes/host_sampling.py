@@ -9,6 +9,8 @@ formulas, and is classified by the formula it really uses, not by its name.
 """
 from __future__ import annotations
 
+import functools
+
 import comfy.model_sampling
 import torch
 
@@ -22,6 +24,7 @@ _KNOWN_DENOISED = (("V_PREDICTION", V_PREDICTION), ("V_PREDICTION_DDPM", V_PREDI
                    ("IMG_TO_IMG_FLOW", X0))
 
 
+@functools.cache
 def _known_denoised() -> dict[type, str]:
     ms = comfy.model_sampling
     return {getattr(ms, name): kind for name, kind in _KNOWN_DENOISED if hasattr(ms, name)}
@@ -29,8 +32,16 @@ def _known_denoised() -> dict[type, str]:
 
 def prediction_class(sampling) -> type | None:
     """The host prediction class a sampling object is composed with: the first class of its MRO
-    that defines calculate_denoised, is not a torch Module (the schedule half) and is not ours."""
-    for cls in type(sampling).__mro__:
+    that defines calculate_denoised or calculate_input, is not a torch Module (the schedule half)
+    and is not ours."""
+    return _prediction_class_of(type(sampling))
+
+
+# ZSNRRescaleCFG asks at every model call and a class's MRO never changes; bounded, because the host
+# defines a new composed class for every model it loads (comfy/model_base.py, model_sampling())
+@functools.lru_cache(maxsize=64)
+def _prediction_class_of(sampling_type: type) -> type | None:
+    for cls in sampling_type.__mro__:
         if issubclass(cls, torch.nn.Module) or not cls.__module__.startswith("comfy."):
             continue
         if "calculate_denoised" in vars(cls) or "calculate_input" in vars(cls):
@@ -38,6 +49,7 @@ def prediction_class(sampling) -> type | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def prediction_kind(cls: type | None) -> str | None:
     """What the model output means for a host prediction class, judged by the class that really
     defines its calculate_denoised (a later subclass that only changes the input scaling keeps
