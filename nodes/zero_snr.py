@@ -21,6 +21,8 @@ from .host_sampling import (
     prediction_kind,
     standard_prediction_class,
 )
+from .patch_report import UI_KEY, describe
+from .prediction_check import executing_node
 from .validation import SchemaCheckedNode, check_arguments
 from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
@@ -93,12 +95,14 @@ def declared_class(node_id: str, own_class: type, prediction: str) -> type:
     return standard_prediction_class(prediction)
 
 
-def _patched(patcher, base: torch.Tensor, terminal: str | None, prediction: str):
+def _patched(node_class: str, patcher, base: torch.Tensor, terminal: str | None, prediction, notes=()) -> io.NodeOutput:
+    """The patched clone, and the report of what changed on the node and in the log."""
     sampling = make_sampling(base, terminal, prediction)
     clone = patcher.clone()
     clone.add_object_patch("model_sampling", sampling)
-    install_first_step_wrapper(clone, sampling)
-    return clone
+    install_first_step_wrapper(clone, sampling, (node_class, executing_node()[1]))
+    report = describe(node_class, patcher, patcher.get_model_object("model_sampling"), sampling, notes)
+    return io.NodeOutput(clone, ui={UI_KEY: [report]})
 
 
 class ZeroTerminalSNR(SchemaCheckedNode):
@@ -127,21 +131,22 @@ class ZeroTerminalSNR(SchemaCheckedNode):
         try:
             base, _, prediction = model_schedule("ZeroTerminalSNR", model)
         except FlowModel as flow:
-            LOG.info("zsnr: ZeroTerminalSNR: %s is a flow-matching model; it already ends at SNR 0, "
-                     "returned unchanged", flow)
-            return io.NodeOutput(model)
+            report = describe("ZeroTerminalSNR", model, model.get_model_object("model_sampling"), None,
+                              (f"a flow-matching model ({flow}) already ends at SNR 0: returned unchanged",))
+            return io.NodeOutput(model, ui={UI_KEY: [report]})
+        notes = ()
         if prediction_kind(prediction) == EPSILON:
-            LOG.warning("zsnr: ZeroTerminalSNR on an epsilon-prediction model: at SNR 0 epsilon carries "
-                        "no information about the image (paper §6), so the first step cannot be right. "
-                        "If the checkpoint is a v-prediction fine-tune, add VPredictionAdapter "
-                        "(prediction = v_prediction).")
+            notes = ("warning: an epsilon-prediction model: at SNR 0 epsilon carries no information about the "
+                     "image (paper §6), so the first step cannot be right. If the checkpoint is a v-prediction "
+                     "fine-tune, add VPredictionAdapter (prediction = v_prediction).",)
+            LOG.warning("zsnr: ZeroTerminalSNR: %s", notes[0])
         rescaled = rescale_alphas_cumprod_zero_terminal_snr(base)
         if not clamp_fits(rescaled, terminal):
             raise node_error("ZeroTerminalSNR", "terminal", terminal,
                              f"exact for this model: after Algorithm 1 its alphā at T-2 is {float(rescaled[-2]):.3g}, "
                              f"already below the {terminal} value {TERMINALS[terminal]:.3g}, so the clamped sigma "
                              "table would stop increasing")
-        return io.NodeOutput(_patched(model, base, terminal, prediction))
+        return _patched("ZeroTerminalSNR", model, base, terminal, prediction, notes)
 
 
 class VPredictionAdapter(SchemaCheckedNode):
@@ -171,7 +176,8 @@ class VPredictionAdapter(SchemaCheckedNode):
         except FlowModel as flow:
             raise node_error("VPredictionAdapter", "model", f"a {flow} flow-matching model",
                              "a discrete-schedule model; flow models predict a velocity, not v or epsilon") from None
-        return io.NodeOutput(_patched(model, base, terminal, declared_class("VPredictionAdapter", own_class, prediction)))
+        return _patched("VPredictionAdapter", model, base, terminal,
+                        declared_class("VPredictionAdapter", own_class, prediction))
 
 
 NODES = [ZeroTerminalSNR, VPredictionAdapter]

@@ -20,10 +20,12 @@ import comfy.samplers
 import torch
 
 from ..samplers.first_step import ancestral_step_from_snr_zero
+from ..samplers.prediction_check import judge, judges
 from ..samplers.sampler_families import first_step_noise
 from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
-from ..schedules.conversions import sigma_from_alphas_cumprod
+from ..schedules.conversions import alphas_cumprod_from_sigma, sigma_from_alphas_cumprod
 from ..schedules.snr_zero import TERMINALS, is_snr_zero, sentinel_sigma
+from . import prediction_check
 from .host_sampling import EPSILON, V_PREDICTION, prediction_kind, standard_prediction_class
 
 WRAPPER_KEY = "zsnr_exact_first_step"
@@ -76,10 +78,24 @@ class ZSNRSamplingMixin:
         An epsilon model cannot predict x0 there (paper §6); its finite formula at the sentinel
         keeps the output finite, and ZeroTerminalSNR warns the user."""
         denoised = super().calculate_denoised(sigma, model_output, model_input)
+        if self.zsnr_check_pending:
+            self.zsnr_check_pending = False
+            self.check_first_output(sigma, model_output, model_input)
         at_zero = self.at_snr_zero(sigma, model_output.ndim) if self.zsnr_prediction == V_PREDICTION else None
         if at_zero is None:
             return denoised
         return torch.where(at_zero, -model_output, denoised)
+
+
+    @torch.no_grad()
+    def check_first_output(self, sigma, model_output, model_input) -> None:
+        """The prediction check (samplers/prediction_check.py) on the first call of a sampling, on
+        the input the network really saw; the one host read of this call is the sigma."""
+        top = sigma.detach().reshape(-1).max().to("cpu", torch.float64)
+        alphas_cumprod = 0.0 if is_snr_zero(top, self.zsnr_terminal_sigma) else float(alphas_cumprod_from_sigma(top))
+        if judges(alphas_cumprod):
+            verdict = judge(self.zsnr_prediction, model_output, self.calculate_input(sigma, model_input), alphas_cumprod)
+            prediction_check.report(self, verdict)
 
 
 _COMPOSED: dict[type, type] = {}
@@ -122,13 +138,16 @@ def _fresh_noise(noise: torch.Tensor, seed) -> torch.Tensor:
 
 @torch.no_grad()
 def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar):
-    """SAMPLER_SAMPLE wrapper: when the schedule starts at the SNR-0 sentinel, take that step in
-    its exact limit and let the host's sampler run the remaining sigmas.
+    """SAMPLER_SAMPLE wrapper: arm the prediction check for the sampling's first model call; when
+    the schedule starts at the SNR-0 sentinel, take that step in its exact limit and let the host's
+    sampler run the remaining sigmas.
 
     no_grad as the host's samplers are: the server runs prompts under inference_mode, but a script
     or node that samples in-process would otherwise record an autograd graph of the first model
     call and hold its activations (350 MiB on a small SD1.5-layout UNet) until sampling ends."""
     model_sampling = guider.inner_model.model_sampling
+    if isinstance(model_sampling, ZSNRSamplingMixin):  # a later host node may have replaced ours
+        model_sampling.zsnr_check_pending = True
     sentinel = getattr(model_sampling, "zsnr_terminal_sigma", None)
     if sentinel is None or len(sigmas) < 2 or not is_snr_zero(float(sigmas[0]), sentinel):
         return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
@@ -179,7 +198,9 @@ def first_step_eta(sampler_name: str, options: dict) -> tuple[float, float]:
     return 0.0, float(options.get("s_noise", 1.0))
 
 
-def install_first_step_wrapper(patcher, model_sampling) -> None:
+def install_first_step_wrapper(patcher, model_sampling, source: tuple[str, str | None]) -> None:
+    """Install the SAMPLER_SAMPLE wrapper (once per patcher) and remember which node declared the
+    sampling, (node class, node id), for the prediction check's message."""
+    model_sampling.zsnr_source = source
     patcher.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY)
-    if getattr(model_sampling, "zsnr_terminal_sigma", None) is not None:
-        patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY, exact_first_step)
+    patcher.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, WRAPPER_KEY, exact_first_step)

@@ -2,6 +2,8 @@
 (the host's and ours) × step counts, through the stock KSampler path. A count is printed."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from zsnr_host_helpers import condition, reference, zero_snr
@@ -39,8 +41,12 @@ def test_no_nan_for_any_sampler_scheduler_and_terminal(host):
 
     base = reference(host, "scaled_linear_zsnr")
     models = {terminal: zero_snr(host, base, terminal) for terminal in TERMINALS}
+    verdicts = sys.modules[f"{host.pack.__name__}.nodes.prediction_check"].VERDICT_COUNTS
+    verdicts.clear()
     runs, failures = run_matrix(host, models, comfy.samplers.KSampler.SAMPLERS,
                                 comfy.samplers.KSampler.SCHEDULERS, STEP_COUNTS)
+    # every run is a correctly declared v model: the prediction check must never warn
+    judged, false_alarms = sum(verdicts.values()), sum(n for key, n in verdicts.items() if key[0] != key[1])
     # A combination that fails on the unpatched model too is the host's own bug (0.3.75's
     # kl_optimal divides by steps - 1, so 1 step gives NaN sigmas); it is reported, not ours.
     ours, hosts = [], []
@@ -50,8 +56,10 @@ def test_no_nan_for_any_sampler_scheduler_and_terminal(host):
     print(f"\nNaN matrix: {runs} runs ({len(models)} terminals × {len(comfy.samplers.KSampler.SAMPLERS)} samplers × "
           f"{len(comfy.samplers.KSampler.SCHEDULERS)} schedulers × {len(STEP_COUNTS)} step counts): "
           f"{len(ours)} non-finite or failed because of zsnr, {len(hosts)} that fail without zsnr too "
-          f"({sorted({(f[2], f[3]) for f in hosts})})")
+          f"({sorted({(f[2], f[3]) for f in hosts})}); prediction check: {judged} samplings judged, "
+          f"{false_alarms} false alarms")
     assert not ours, ours[:20]
+    assert false_alarms == 0 and judged > 0, dict(verdicts)
 
 
 def test_no_nan_in_bfloat16(host):

@@ -1,0 +1,81 @@
+"""What ZeroTerminalSNR and VPredictionAdapter found and did, in words: shown on the node after a
+run (a `zsnr_report` UI output, drawn by web/js/zsnr_report.js) and written to the log.
+
+The facts come from the sampling objects before and after the patch, so the report says what the
+host will really sample: the model family (the host's model config class), the prediction class,
+the schedule the checkpoint declares (its sampling_settings), which rescale was already applied
+(the host's own zsnr option for checkpoints with `v_pred` + `ztsnr` keys), the terminal SNR and sigma_max before and after.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+from .host_sampling import describe_sampling, prediction_class, prediction_kind
+
+LOG = logging.getLogger("zsnr")
+UI_KEY = "zsnr_report"
+# ComfyUI names SD's scaled_linear "linear" and DDPM's linear "sqrt_linear" (comfy/model_sampling.py)
+_SCHEDULE_NAMES = {"linear": "scaled_linear (SD)", "sqrt_linear": "linear (DDPM)"}
+
+
+def family(patcher) -> str:
+    config = getattr(patcher.model, "model_config", None)
+    return type(config).__name__ if config is not None else type(patcher.model).__name__
+
+
+def declared_schedule(patcher) -> str:
+    settings = getattr(getattr(patcher.model, "model_config", None), "sampling_settings", None) or {}
+    name = settings.get("beta_schedule", "linear")
+    text = _SCHEDULE_NAMES.get(name, name)
+    if name in _SCHEDULE_NAMES:
+        text += f" {settings.get('linear_start', 0.00085):g} → {settings.get('linear_end', 0.012):g}"
+    return f"{text}, {settings.get('timesteps', 1000)} timesteps"
+
+
+def rescale_applied(sampling) -> str:
+    """Which zero-terminal-SNR rescale the sampling already has: the pack's, the host's own zsnr
+    option (ModelSamplingDiscrete(zsnr=True), or a checkpoint's `ztsnr` key), or none."""
+    if hasattr(sampling, "zsnr_terminal"):  # the pack's sampling (nodes/zsnr_sampling.py)
+        return f"zsnr ({sampling.zsnr_terminal})" if sampling.zsnr_terminal else "none"
+    return "the host's zsnr option (alphā_T clamped to 4.9e-8)" if getattr(sampling, "zsnr", False) else "none"
+
+
+def terminal(sampling) -> tuple[float, float]:
+    """(terminal SNR, sigma_max) the sampling really uses: an exact model is SNR 0 and sigma inf."""
+    if getattr(sampling, "zsnr_terminal_sigma", None) is not None:
+        return 0.0, math.inf
+    sigma_max = float(sampling.sigma_max)
+    return 1.0 / sigma_max**2, sigma_max
+
+
+def _snr(value: float) -> str:
+    return "exactly 0" if value == 0 else f"{value:.3g}"
+
+
+def _sigma(value: float) -> str:
+    return "∞ (the host's table holds the finite sentinel 4518.76)" if math.isinf(value) else f"{value:.4g}"
+
+
+def describe(node_class: str, patcher, before, after, notes: tuple[str, ...] = ()) -> str:
+    """The report of one patch: `before`/`after` are the model_sampling objects (after None: the
+    model was returned unchanged)."""
+    kind_before = prediction_kind(prediction_class(before)) or "unknown"
+    snr_before, sigma_before = terminal(before)
+    lines = [f"{node_class}: {family(patcher)} model, sampling {describe_sampling(before)} ({kind_before})",
+             f"declared schedule: {declared_schedule(patcher)}",
+             f"zero-SNR rescale already applied: {rescale_applied(before)}"]
+    if after is None:
+        lines.append(f"terminal SNR {_snr(snr_before)}, sigma_max {_sigma(sigma_before)}: unchanged")
+    else:
+        snr_after, sigma_after = terminal(after)
+        kind_after = prediction_kind(prediction_class(after)) or "unknown"
+        lines += [f"prediction: {kind_before} → {kind_after}",
+                  f"terminal SNR: {_snr(snr_before)} → {_snr(snr_after)}",
+                  f"sigma_max: {_sigma(sigma_before)} → {_sigma(sigma_after)}"]
+        if getattr(after, "zsnr_terminal_sigma", None) is not None:
+            lines.append("first step from SNR 0: exact, with every sampler")
+    lines += list(notes)
+    text = "\n".join(lines)
+    LOG.info("zsnr: %s", text.replace("\n", "; "))
+    return text
