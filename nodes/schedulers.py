@@ -1,10 +1,16 @@
-"""Timestep-spacing schedulers (paper Table 2): a SIGMAS node and entries in the host's list."""
+"""Timestep-spacing schedulers (paper Table 2): a SIGMAS node and entries in the host's list.
+
+The latent size reaches a spacing (logsnr_resolution) only through the SIGMAS node's optional
+`latent` input: the host's scheduler handlers get (model_sampling, steps) alone, so the host-list
+entries space for the reference size (schedules/logsnr_spacing.py, REFERENCE_LATENT_SIZE).
+"""
 from __future__ import annotations
 
 import logging
 from functools import partial
 
 import comfy.samplers
+import torch
 from comfy_api.latest import io
 
 from ..schedules.spacing import SPACINGS, spacing_sigmas
@@ -29,6 +35,19 @@ def model_sigma_table(model):
     return table
 
 
+def latent_size(latent) -> tuple[int, int] | None:
+    """(height, width) of a LATENT's samples (the last two dimensions, also for video latents'
+    [B, C, T, H, W]), or None when the input is not connected."""
+    if latent is None:
+        return None
+    samples = latent.get("samples") if isinstance(latent, dict) else None
+    if not isinstance(samples, torch.Tensor) or samples.ndim < 3 or samples.shape[-1] < 1 or samples.shape[-2] < 1:
+        shown = type(latent).__name__ if samples is None else f"samples of shape {list(getattr(samples, 'shape', []))}"
+        raise node_error("TimestepSpacingScheduler", "latent", shown,
+                         "a LATENT whose samples have spatial dimensions [..., height, width]")
+    return int(samples.shape[-2]), int(samples.shape[-1])
+
+
 class TimestepSpacingScheduler(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -47,7 +66,9 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
                     "spacing", options=list(SPACINGS), default="trailing",
                     tooltip="trailing: t = T-1, T-1-T/S, … (paper's recommendation); leading: 0, T/S, … "
                     "reversed (DDIM default); linspace: round(linspace(0, T-1, S)); sgm_uniform: "
-                    "fractional, uniform in t from T-1 (the host's sgm_uniform).",
+                    "fractional, uniform in t from T-1 (the host's sgm_uniform); logsnr_uniform: T-1, then "
+                    "uniform in log-SNR; logsnr_resolution: logsnr_uniform with its low-SNR end moved by "
+                    "log(latent pixels / 64x64), for the size of the `latent` input.",
                 ),
                 io.Int.Input("steps", default=20, min=1, max=10000,
                              tooltip="Number of sampling steps S (at most the model's T training timesteps)."),
@@ -55,23 +76,31 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
                                tooltip="As BasicScheduler: below 1, the last `steps` of int(steps/denoise) steps."),
                 io.Int.Input("steps_offset", default=0, min=0, max=1000,
                              tooltip="Added to leading timesteps (diffusers' steps_offset; SD configs use 1)."),
+                io.Latent.Input("latent", optional=True,
+                                tooltip="The latent to be sampled (e.g. EmptyLatentImage's): its height x width "
+                                        "sets logsnr_resolution's shift. Unconnected: the 64x64 reference size. "
+                                        "The other spacings ignore it."),
             ],
             outputs=[io.Sigmas.Output(tooltip="steps+1 sigmas, decreasing, ending at 0: connect to the sigmas "
                                               "input of SamplerCustom / SamplerCustomAdvanced.")],
         )
 
     @classmethod
-    def execute(cls, model, spacing, steps, denoise, steps_offset=0) -> io.NodeOutput:
-        check_arguments(cls, model=model, spacing=spacing, steps=steps, denoise=denoise, steps_offset=steps_offset)
+    def execute(cls, model, spacing, steps, denoise, steps_offset=0, latent=None) -> io.NodeOutput:
+        check_arguments(cls, model=model, spacing=spacing, steps=steps, denoise=denoise, steps_offset=steps_offset,
+                        latent=latent)
         table = model_sigma_table(model)
+        size = latent_size(latent)
         try:
-            sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset)
+            sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset,
+                                    latent_size=size)
         except ValueError as error:
             raise ValueError(f"TimestepSpacingScheduler: {error}") from error
         return io.NodeOutput(sigmas)
 
 
 def _host_scheduler(spacing: str, model_sampling, steps: int):
+    """A host-list scheduler: no latent size reaches it, so logsnr_resolution spaces for the reference size."""
     try:
         return spacing_sigmas(spacing, steps, model_sampling.sigmas)
     except ValueError as error:  # raised inside KSampler/BasicScheduler: say whose scheduler it is

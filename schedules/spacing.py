@@ -3,8 +3,9 @@
 Timesteps are 0-indexed (the paper's t minus 1) and descending, as diffusers' DDIMScheduler and
 ComfyUI's samplers use them. The integer spacings reproduce DDIMScheduler.set_timesteps bit for
 bit, including numpy's round-half-even, so a sampler here starts where diffusers starts.
-logsnr_uniform (ours, not in the paper) starts at the terminal timestep like trailing and spaces
-the rest uniformly in log-SNR of the SD family's rescaled schedule (benchmarks/README.md: why).
+logsnr_uniform and logsnr_resolution (ours, not in the paper; schedules/logsnr_spacing.py) start
+at the terminal timestep like trailing and space the rest uniformly in log-SNR of the SD family's
+rescaled schedule, logsnr_resolution over a window that moves with the latent size.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import operator
 
 import torch
 
-from .betas import alphas_cumprod_from_betas, make_betas, rescale_alphas_cumprod_zero_terminal_snr
-from .conversions import sigma_from_alphas_cumprod
+from .logsnr_spacing import check_latent_size, logsnr_resolution_timesteps, logsnr_uniform_timesteps
 
 
 def _count(name: str, value, minimum: int) -> int:
@@ -36,7 +36,8 @@ def _check_spacing(spacing: str) -> None:
         raise ValueError(f"input 'spacing' = {spacing!r} is not allowed; valid: {', '.join(SPACING_RULES)}")
 
 
-def trailing_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
+def trailing_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0,
+                       latent_size=None) -> torch.Tensor:
     """Paper Table 2 "trailing" (DPM-Solver): round(arange(T, 0, -T/S)) - 1, always starting at T-1.
 
     numpy's arange, which diffusers uses, computes element i as T + i·((T - T/S) - T); the same
@@ -49,7 +50,8 @@ def trailing_timesteps(steps: int, num_train_timesteps: int, steps_offset: int =
     return torch.round(points) - 1
 
 
-def leading_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
+def leading_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0,
+                      latent_size=None) -> torch.Tensor:
     """Paper Table 2 "leading" (DDIM, PNDM): arange(0, S)·(T // S) + steps_offset, descending.
 
     The largest timestep is (S-1)·(T // S) + steps_offset, which can fall far below T-1: sampling
@@ -65,7 +67,8 @@ def leading_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 
     return (torch.arange(steps, dtype=torch.float64) * ratio + steps_offset).flip(0)
 
 
-def linspace_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
+def linspace_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0,
+                       latent_size=None) -> torch.Tensor:
     """Paper Table 2 "linspace" (iDDPM): round(linspace(0, T-1, S)), descending.
 
     Written as numpy.linspace computes it (i·((T-1)/(S-1)), last point set to T-1 exactly) so the
@@ -79,7 +82,8 @@ def linspace_timesteps(steps: int, num_train_timesteps: int, steps_offset: int =
     return torch.round(points).flip(0)
 
 
-def sgm_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
+def sgm_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0,
+                          latent_size=None) -> torch.Tensor:
     """ComfyUI's sgm_uniform: linspace(T-1, 0, S+1)[:-1], fractional timesteps uniform in t.
 
     Same rule as comfy.samplers.normal_scheduler(..., sgm=True); it differs from trailing only
@@ -88,89 +92,42 @@ def sgm_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: in
     return torch.linspace(num_train_timesteps - 1, 0, steps + 1, dtype=torch.float64)[:-1]
 
 
-def sd_zero_snr_sigma_table(num_train_timesteps: int = 1000) -> torch.Tensor:
-    """sigma per timestep of the SD family's schedule (scaled_linear, shared by SD 1.x, 2.x and XL)
-    rescaled to zero terminal SNR (Algorithm 1); the top entry is inf (alphā_T = 0)."""
-    betas = make_betas("scaled_linear", num_train_timesteps)
-    return sigma_from_alphas_cumprod(rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod_from_betas(betas)))
-
-
-def logsnr_uniform_timesteps(steps: int, num_train_timesteps: int, steps_offset: int = 0) -> torch.Tensor:
-    """The terminal timestep T-1, then S-1 timesteps uniform in log-SNR from T-2 down to 0, on the
-    SD family's zero-terminal-SNR schedule (sd_zero_snr_sigma_table).
-
-    Why: with zero terminal SNR the first step starts at SNR 0, where the model can only predict
-    the data mean (paper §5.2) and ZeroTerminalSNR takes that step exactly; what decides brightness
-    is how the remaining steps resolve the lowest SNRs, where an image's mean is fixed (at a
-    sigma that grows with the pixel count). trailing spends one step there, leaving DDIM/Euler
-    grey at <= 25 steps; spacing uniformly in log-SNR = -2 log sigma over the whole finite trained
-    range gives every factor of sigma the same number of steps, whatever the resolution. No
-    timestep falls between T-2 and T-1, where interpolating towards alphā_T = 0 means SNR 0 again.
-
-    Like the Table 2 rules this is a rule over integer timesteps, the same for every model (on
-    the original SD schedule the first step, T-1 to T-2, is a short one). Integer, because the
-    host evaluates the network at the nearest training timestep (0.3.75's
-    ModelSamplingDiscrete.timestep rounds): a fractional one would give the network another noise
-    level than the sampler's sigma. Each is the nearest integer to the exact log-uniform point;
-    where those points lie closer than one timestep (near T-1 for large S), consecutive timesteps.
-    """
-    terminal = torch.full((1,), float(num_train_timesteps - 1), dtype=torch.float64)
-    if steps == 1:
-        return terminal
-    last = num_train_timesteps - 1
-    log_sigma = sd_zero_snr_sigma_table(num_train_timesteps)[:last].log()  # t = 0 .. T-2, finite
-    targets = torch.linspace(float(log_sigma[-1]), float(log_sigma[0]), steps - 1, dtype=torch.float64)
-    if last == 1:
-        return torch.cat([terminal, torch.zeros(1, dtype=torch.float64)])
-    upper = torch.searchsorted(log_sigma, targets).clamp(1, last - 1)
-    lower = upper - 1
-    exact = lower + (targets - log_sigma[lower]) / (log_sigma[upper] - log_sigma[lower])
-    return torch.cat([terminal, _strictly_decreasing_integers(exact)])
-
-
-def _strictly_decreasing_integers(points: torch.Tensor) -> torch.Tensor:
-    """Round n descending points to integers, each at least one below the previous and at least
-    as high as the number of points still to come (so all n fit above 0)."""
-    rounded = torch.round(points).tolist()
-    count = len(rounded)
-    chosen = []
-    for index, value in enumerate(rounded):
-        ceiling = chosen[-1] - 1 if chosen else value
-        chosen.append(max(min(value, ceiling), count - 1 - index))
-    return torch.tensor(chosen, dtype=torch.float64)
-
-
-# The one registry of spacings: name -> rule(steps, num_train_timesteps, steps_offset) giving S
-# descending 0-indexed timesteps. Adding a spacing is one rule above and one entry here: the SIGMAS
-# node, the host's scheduler list, the schedule plot and the /zsnr/timesteps route all read it.
-# steps_offset matters to leading only, as in diffusers. The order is the node's option order.
+# The one registry of spacings: name -> rule(steps, num_train_timesteps, steps_offset=0,
+# latent_size=None) giving S descending 0-indexed timesteps. Adding a spacing is one rule and one
+# entry here: the SIGMAS node, the host's scheduler list, the schedule plot and the /zsnr/timesteps
+# route all read it. steps_offset matters to leading only, as in diffusers; latent_size (height,
+# width in latent positions, or None: the reference size, all the host's scheduler list can give)
+# to logsnr_resolution only. The order is the node's option order.
 SPACING_RULES = {
     "trailing": trailing_timesteps,
     "leading": leading_timesteps,
     "linspace": linspace_timesteps,
     "sgm_uniform": sgm_uniform_timesteps,
     "logsnr_uniform": logsnr_uniform_timesteps,
+    "logsnr_resolution": logsnr_resolution_timesteps,
 }
 SPACINGS = tuple(SPACING_RULES)
 
 
 def select_timesteps(
-    spacing: str, steps: int, num_train_timesteps: int = 1000, steps_offset: int = 0
+    spacing: str, steps: int, num_train_timesteps: int = 1000, steps_offset: int = 0, latent_size=None
 ) -> torch.Tensor:
     """S descending 0-indexed timesteps (float64) for a spacing rule of paper Table 2 (or
-    logsnr_uniform, ours).
+    logsnr_uniform / logsnr_resolution, ours).
 
-    steps_offset only affects leading, as in diffusers (where the other spacings ignore it).
+    steps_offset only affects leading, as in diffusers (where the other spacings ignore it);
+    latent_size (height, width) only logsnr_resolution.
     """
     _check_spacing(spacing)
     total = _count("num_train_timesteps", num_train_timesteps, 1)
     steps = _count("steps", steps, 1)
     steps_offset = _count("steps_offset", steps_offset, 0)
+    latent_size = None if latent_size is None else check_latent_size(latent_size)
     if steps > total:
         raise ValueError(
             f"input 'steps' = {steps} is not allowed; expected at most the {total} training timesteps"
         )
-    return SPACING_RULES[spacing](steps, total, steps_offset=steps_offset)
+    return SPACING_RULES[spacing](steps, total, steps_offset=steps_offset, latent_size=latent_size)
 
 
 def sigmas_at_timesteps(timesteps: torch.Tensor, sigma_table: torch.Tensor) -> torch.Tensor:
@@ -239,12 +196,14 @@ def spacing_sigmas(
     sigma_table: torch.Tensor,
     denoise: float = 1.0,
     steps_offset: int = 0,
+    latent_size=None,
 ) -> torch.Tensor:
     """The SIGMAS a scheduler node returns: steps+1 float32 values, strictly decreasing, last 0.
 
     T = len(sigma_table) (sigma at each training timestep, increasing). denoise as ComfyUI's
     BasicScheduler: <= 0 gives an empty tensor; below 1 the schedule is computed for
-    int(steps/denoise) steps and its last steps+1 values are kept.
+    int(steps/denoise) steps and its last steps+1 values are kept. latent_size (height, width of
+    the latent, or None) reaches the rule (logsnr_resolution uses it).
     """
     _check_spacing(spacing)
     table = torch.as_tensor(sigma_table, dtype=torch.float64)
@@ -253,7 +212,7 @@ def spacing_sigmas(
     total_steps = full_schedule_steps(steps, denoise, table.numel())
     if total_steps is None:
         return torch.zeros(0, dtype=torch.float32, device=table.device)
-    timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset)
+    timesteps = select_timesteps(spacing, total_steps, table.numel(), steps_offset, latent_size)
     sigmas = torch.cat(
         [sigmas_at_timesteps(timesteps, table), torch.zeros(1, dtype=torch.float64, device=table.device)]
     )

@@ -264,7 +264,7 @@ def test_logsnr_uniform_never_samples_between_the_last_two_timesteps(zero_snr_ta
 
 
 def test_a_new_spacing_is_one_rule_and_one_registry_entry(monkeypatch):
-    def every_hundredth(steps, num_train_timesteps, steps_offset=0):
+    def every_hundredth(steps, num_train_timesteps, steps_offset=0, latent_size=None):
         return torch.arange(num_train_timesteps - 1, -1, -100, dtype=torch.float64)[:steps]
 
     monkeypatch.setitem(spacing.SPACING_RULES, "every_hundredth", every_hundredth)
