@@ -85,3 +85,72 @@ def test_ksampler_samples_with_a_registered_spacing(host, sd_model):
 def test_bad_spacing_names_the_node_and_valid_choices(host, sd_model):
     with pytest.raises(ValueError, match="TimestepSpacingScheduler.*trailing"):
         run_scheduler(host, sd_model, spacing="bogus")
+
+
+@pytest.fixture(scope="module")
+def exact_model(host):
+    """The reference model on the zero-terminal-SNR schedule, made exact by ZeroTerminalSNR."""
+    from pack_nodes import reference, zero_snr
+
+    return zero_snr(host, reference(host), "exact")
+
+
+def test_logsnr_resolution_takes_the_size_from_the_latent(host, exact_model):
+    from zsnr_core.schedules import spacing
+
+    table = exact_model.get_model_object("model_sampling").sigmas
+    by_size = {}
+    for height, width in ((16, 16), (64, 64), (128, 96)):
+        latent = {"samples": torch.zeros(2, 4, height, width)}
+        sigmas = run_scheduler(host, exact_model, spacing="logsnr_resolution", steps=8, latent=latent)
+        expected = spacing.spacing_sigmas("logsnr_resolution", 8, table, latent_size=(height, width))
+        assert torch.equal(sigmas, expected)
+        by_size[(height, width)] = sigmas
+    # unconnected: the reference size 64x64, which is logsnr_uniform
+    reference_size = run_scheduler(host, exact_model, spacing="logsnr_resolution", steps=8)
+    assert torch.equal(reference_size, by_size[(64, 64)])
+    assert torch.equal(reference_size, run_scheduler(host, exact_model, spacing="logsnr_uniform", steps=8))
+    # a larger latent is sampled at more noise (the low-SNR end moves down), never less
+    assert (by_size[(128, 96)] >= by_size[(64, 64)]).all() and (by_size[(16, 16)] <= by_size[(64, 64)]).all()
+    assert not torch.equal(by_size[(16, 16)], by_size[(128, 96)])
+    # a video latent [B, C, T, H, W]: the spatial size is the last two dimensions
+    video = run_scheduler(host, exact_model, spacing="logsnr_resolution", steps=8,
+                          latent={"samples": torch.zeros(1, 4, 3, 16, 16)})
+    assert torch.equal(video, by_size[(16, 16)])
+
+
+def test_logsnr_resolution_in_the_host_list_spaces_for_the_reference_size(host, exact_model):
+    import comfy.samplers
+
+    assert "logsnr_resolution" in comfy.samplers.KSampler.SCHEDULERS
+    model_sampling = exact_model.get_model_object("model_sampling")
+    for steps in (1, 2, 5, 12):
+        via_host = comfy.samplers.calculate_sigmas(model_sampling, "logsnr_resolution", steps)
+        assert torch.equal(via_host, run_scheduler(host, exact_model, spacing="logsnr_resolution", steps=steps,
+                                                   latent={"samples": torch.zeros(1, 4, 64, 64)}))
+
+
+@pytest.mark.parametrize("size", [16, 48])
+def test_logsnr_resolution_samples_without_nan(host, exact_model, size):
+    from pack_nodes import condition
+
+    node = host.node
+    latent = {"samples": torch.zeros(4, 3, size, size)}
+    sigmas = run_scheduler(host, exact_model, spacing="logsnr_resolution", steps=5, latent=latent)
+    guider = node["BasicGuider"].execute(model=exact_model, conditioning=condition(host)).result[0]
+    noise = node["RandomNoise"].execute(noise_seed=0).result[0]
+    for sampler_name in ("euler", "dpmpp_2m", "dpmpp_2m_sde"):
+        sampler = node["KSamplerSelect"].execute(sampler_name=sampler_name).result[0]
+        out = node["SamplerCustomAdvanced"].execute(noise=noise, guider=guider, sampler=sampler, sigmas=sigmas,
+                                                    latent_image=latent).result[0]["samples"]
+        assert out.shape == (4, 3, size, size) and torch.isfinite(out).all(), sampler_name
+    positive = condition(host)
+    (out,) = host.nodes.common_ksampler(exact_model, 0, 5, 1.0, "dpmpp_2m", "logsnr_resolution", positive, positive,
+                                        latent)
+    assert torch.isfinite(out["samples"]).all()
+
+
+def test_a_latent_without_spatial_samples_names_the_node_and_input(host, exact_model):
+    for bad in ({"samples": torch.zeros(4)}, {"noise_mask": torch.zeros(1, 8, 8)}, "latent"):
+        with pytest.raises(ValueError, match="TimestepSpacingScheduler: input 'latent'"):
+            run_scheduler(host, exact_model, spacing="logsnr_resolution", latent=bad)
