@@ -42,8 +42,11 @@ class ZSNRSamplingMixin:
     zsnr_base_alphas_cumprod: the schedule the checkpoint declares (before any rescale);
     zsnr_terminal: None (not rescaled) or a key of TERMINALS; zsnr_prediction: the kind of the
     prediction class (host_sampling.V_PREDICTION or EPSILON); zsnr_terminal_sigma: the sentinel
-    sigma meaning SNR 0, or None.
+    sigma meaning SNR 0, or None. zsnr_check_pending: the next model call is the first of a
+    sampling, whose output the prediction check judges (nodes/prediction_check.py).
     """
+
+    zsnr_check_pending = False
 
     def configure(self, base_alphas_cumprod: torch.Tensor, terminal: str | None, prediction: str):
         self.zsnr_base_alphas_cumprod = base_alphas_cumprod.to(torch.float64).cpu()

@@ -554,3 +554,52 @@ def test_queued_schedule_plot_shows_its_image_in_the_node(page, object_info, cli
         assert size == [800, 450]
     node_screenshot(page, renderer, plot_id, SCREENSHOTS / f"schedule_plot_node_{renderer}.png")
     assert our_problems(page.zsnr_messages) == []
+
+
+def mismatched_prediction_graph(trained_schedule: str) -> dict:
+    """A v-prediction reference model declared epsilon after ZeroTerminalSNR: node 2 reports its
+    patch, node 3 (VPredictionAdapter) declares the wrong prediction and gets the warning."""
+    return {
+        "1": {"class_type": "ZSNRReferenceModel", "inputs": {**REFERENCE["inputs"], "trained_schedule": trained_schedule}},
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "epsilon"}},
+        "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
+        "5": {"class_type": "EmptyChromaRadianceLatentImage", "inputs": {"width": 16, "height": 16, "batch_size": 1}},
+        "6": {"class_type": "KSampler", "inputs": {
+            "model": ["3", 0], "seed": 0, "steps": 3, "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple",
+            "positive": ["4", 0], "negative": ["4", 0], "latent_image": ["5", 0], "denoise": 1.0}},
+        "7": {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["9", 0]}},
+        "9": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
+    }
+
+
+def test_patch_report_and_prediction_warning_show_on_the_node(page, object_info, renderer):
+    """nodes/patch_report.py and nodes/prediction_check.py through web/js/zsnr_report.js: after a
+    run both patch nodes show what they did; the wrongly declared one shows the warning, and a toast
+    names the node to use."""
+    # a model per renderer: the server runs for the whole module and would answer a repeated prompt
+    # from its cache, running (and reporting) nothing
+    schedule = {"classic": "scaled_linear_zsnr", "vue": "scaled_linear"}[renderer]
+    load_preview_graph(page, object_info, renderer, mismatched_prediction_graph(schedule))
+    page.evaluate("""() => {
+        window.zsnrWarnings = [];
+        window.comfyAPI.api.api.addEventListener('zsnr.prediction_mismatch', (e) => window.zsnrWarnings.push(e.detail));
+        return app.queuePrompt(0, 1);
+    }""")
+    page.wait_for_function("() => window.zsnrWarnings.length > 0 && app.graph.getNodeById(3).zsnrReport?.warning"
+                           " && app.graph.getNodeById(2).zsnrReport?.text", timeout=180_000)
+    warning = page.evaluate("() => window.zsnrWarnings[0]")
+    assert warning["node_id"] == "3" and warning["declared"] == "epsilon" and warning["looks_like"] == "v_prediction"
+    assert "prediction = v_prediction" in warning["message"]
+    report = page.evaluate("() => app.graph.getNodeById(2).zsnrReport.element.textContent")
+    assert "terminal SNR:" in report and "exactly 0" in report and "ReferenceModelConfig" in report
+    shown = page.evaluate("() => app.graph.getNodeById(3).zsnrReport.element.textContent")
+    assert shown.startswith("⚠") and "VPredictionAdapter (node 3) declares epsilon" in shown
+    page.wait_for_selector(".p-toast-message", timeout=20_000)
+    assert "wrong prediction type" in page.locator(".p-toast-message").first.inner_text()
+    page.wait_for_timeout(300)
+    node_screenshot(page, renderer, 2, SCREENSHOTS / f"patch_report_{renderer}.png")
+    node_screenshot(page, renderer, 3, SCREENSHOTS / f"prediction_warning_{renderer}.png")
+    page.screenshot(path=str(SCREENSHOTS / f"prediction_warning_toast_{renderer}.png"))
+    assert our_problems(page.zsnr_messages) == []
