@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 
 import comfy.model_sampling
 import torch
 from comfy_api.latest import io
 
-from ..samplers.guidance import rescaled_cfg_x0_change, unguided_x0_change
+from ..samplers.guidance import rescaled_cfg_x0_change, unguided_x0_change, work_dtype
 from ..samplers.prediction import SPACES
-from ..schedules.conversions import flow_pair, vp_pair
 from ..schedules.snr_zero import is_snr_zero
 from .errors import node_error, require_model
 from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
@@ -59,35 +59,69 @@ def model_pair(model_sampling, path: str, sigma: torch.Tensor, x: torch.Tensor):
 
     VP: x0 measured in sigma_data; the SNR-0 sentinel of a zero-terminal-SNR ModelSampling
     (zsnr_terminal_sigma) makes signal exactly 0 there. Flow: (1-s, s) with s = sigma, or
-    sigma/(1+sigma) for COSMOS_RFLOW.
+    sigma/(1+sigma) for COSMOS_RFLOW. The pair stays on sigma's device (device_pair).
     """
     finite = torch.isfinite(sigma)
     x_t = model_sampling.calculate_input(torch.where(finite, sigma, torch.zeros_like(sigma)), x)
     x_t = torch.where(comfy.model_sampling.reshape_sigma(finite, x.ndim), x_t, torch.zeros_like(x_t))
+    dtype = work_dtype(x.dtype)
     if path == "flow":
-        sigma64 = sigma.detach().to(device="cpu", dtype=torch.float64)
         if isinstance(model_sampling, comfy.model_sampling.COSMOS_RFLOW):
-            sigma64 = sigma64 / (1 + sigma64)
-        signal, noise = flow_pair(sigma64.clamp(max=1.0))
-        return x_t, signal, noise, 1.0
+            signal, noise = device_pair("flow", sigma, rflow=True)
+        else:
+            signal, noise = device_pair("flow", sigma)
+        return x_t, signal.to(dtype), noise.to(dtype), 1.0
     sigma_data = float(getattr(model_sampling, "sigma_data", 1.0))
-    signal, noise = vp_pair(sigma, sigma_data, getattr(model_sampling, "zsnr_terminal_sigma", None))
-    return x_t, signal, noise, sigma_data
+    signal, noise = device_pair("vp", sigma, sigma_data, getattr(model_sampling, "zsnr_terminal_sigma", None))
+    return x_t, signal.to(dtype), noise.to(dtype), sigma_data
 
 
-def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def device_pair(path: str, sigma: torch.Tensor, sigma_data: float = 1.0, terminal_sigma: float | None = None,
+                rflow: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """schedules/conversions.py's vp_pair / flow_pair, computed on sigma's device in sigma's
+    precision (at least float32; some devices have no float64) without their input checks.
+
+    Why not call them: each moves sigma to the CPU and checks it with `.any()`, one copy and
+    two scalar reads per step, each a stall on a GPU (issue #15); the host never passes a
+    negative or NaN sigma. tests/host/test_host_syncs.py checks these values equal
+    vp_pair's and flow_pair's, so the two cannot drift apart.
+    """
+    sigma = sigma.detach().to(torch.promote_types(sigma.dtype, torch.float32))
+    if path == "flow":
+        sigma = sigma / (1 + sigma) if rflow else sigma
+        sigma = sigma.clamp(max=1.0)
+        return 1 - sigma, sigma
+    norm = torch.hypot(sigma, torch.full_like(sigma, sigma_data))
+    at_zero = torch.isinf(sigma)
+    if terminal_sigma is not None:
+        at_zero = at_zero | is_snr_zero(sigma, terminal_sigma)
+    signal = torch.where(at_zero, torch.zeros_like(sigma), sigma_data / norm)
+    noise = torch.where(at_zero, torch.ones_like(sigma), sigma / norm)
+    return signal, noise
+
+
+def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor,
+                     sigma_max: float | None = None) -> torch.Tensor:
     """Per-sample bool: the SNR-0 step, exactly (signal = 0) or the clamped terminal step of a
-    zero-terminal-SNR discrete schedule (the host's zsnr option ends at alphā = 4.9e-8, not 0)."""
+    zero-terminal-SNR discrete schedule (the host's zsnr option ends at alphā = 4.9e-8, not 0).
+    sigma_max: the model's top sigma as a float, when the caller already read it."""
     terminal = signal == 0
     if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
-        sigma_max = float(model_sampling.sigmas[-1])
-        terminal |= is_snr_zero(sigma.detach().to(device="cpu", dtype=torch.float64), sigma_max)
+        sigma_max = float(model_sampling.sigmas[-1]) if sigma_max is None else sigma_max
+        terminal = terminal | is_snr_zero(sigma.detach().to(signal.dtype), sigma_max)
     return terminal
 
 
 def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, sigma_start: float, sigma_end: float):
-    """The host post-CFG function: args → denoised (see comfy.samplers.cfg_function)."""
+    """The host post-CFG function: args → denoised (see comfy.samplers.cfg_function).
+
+    No host-device synchronisation per step (tests/host/test_host_syncs.py counts them):
+    the sigma window and the terminal step are masks on the device, applied with torch.where, not
+    Python branches on `.any()`; the one float read, a model's top sigma for the unguided
+    terminal step, happens once per ModelSampling object (the first step)."""
     warned = set()
+    windowed = sigma_start < math.inf or sigma_end > 0
+    top_sigmas = weakref.WeakKeyDictionary()  # ModelSampling -> float(sigmas[-1]), read once
 
     def rescale_cfg_post(args):
         denoised = args["denoised"]
@@ -98,10 +132,6 @@ def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, si
         if multiplier == 0 and terminal_step == "guided":
             return denoised  # φ = 0 is plain CFG: leave the incoming result bit for bit
         sigma = args["sigma"].reshape(-1)
-        sigma_cpu = sigma.detach().to(device="cpu", dtype=torch.float64)
-        in_window = (sigma_cpu <= sigma_start) & (sigma_cpu >= sigma_end)
-        if not bool(in_window.any()):
-            return denoised
         cond_denoised, x = args["cond_denoised"], args["input"]
         model_sampling = args["model"].model_sampling
         auto_space, path = model_family(model_sampling)
@@ -116,13 +146,20 @@ def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, si
         x0_cond, x0_uncond = cond_denoised / unit, uncond_denoised / unit
         change = unit * rescaled_cfg_x0_change(x0_cond, x0_uncond, cond_scale, multiplier, chosen, path,
                                                x_t, signal, noise)
+        shape = (-1,) + (1,) * (change.ndim - 1)
         if terminal_step == "unguided":
-            terminal = at_terminal_step(model_sampling, path, signal, sigma)
-            if bool(terminal.any()):
-                mask = terminal.to(change.device).view((-1,) + (1,) * (change.ndim - 1))
-                change = torch.where(mask, unguided_x0_change(cond_denoised, uncond_denoised, cond_scale), change)
-        active = in_window.to(change.device).view((-1,) + (1,) * (change.ndim - 1))
-        return denoised + torch.where(active, change, torch.zeros_like(change)).to(denoised.dtype)
+            sigma_max = None
+            if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
+                if model_sampling not in top_sigmas:
+                    top_sigmas[model_sampling] = float(model_sampling.sigmas[-1])
+                sigma_max = top_sigmas[model_sampling]
+            terminal = at_terminal_step(model_sampling, path, signal, sigma, sigma_max)
+            unguided = unguided_x0_change(cond_denoised, uncond_denoised, cond_scale)
+            change = torch.where(terminal.to(change.device).view(shape), unguided, change)
+        if windowed:
+            in_window = (sigma <= sigma_start) & (sigma >= sigma_end)
+            change = torch.where(in_window.to(change.device).view(shape), change, torch.zeros_like(change))
+        return denoised + change.to(denoised.dtype)
 
     return rescale_cfg_post
 
