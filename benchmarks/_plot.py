@@ -80,3 +80,63 @@ def w1_against_nfe(result: dict, columns: int = 3) -> Image.Image:
         draw.line([x, row + 7, x + 24, row + 7], fill=colours[config], width=3)
         draw.text((x + 30, row), config, fill="black", font=font)
     return image
+
+
+def w1_against_size(result: dict, columns: int = 3) -> Image.Image:
+    """One panel per sampler and step count: W1/std(data) against the image side (log-log), one
+    line per configuration; grey band below 1.5 x each size's floor (goal 1), a dot per floor."""
+    records = result["records"]
+    sizes = sorted({record["size"] for record in records})
+    panels = list(dict.fromkeys((record["sampler"], record.get("column", f"S={record['steps']}"))
+                                for record in records))
+    configs = list(dict.fromkeys(record["config"] for record in records))
+    colours = {config: PALETTE[index % len(PALETTE)] for index, config in enumerate(configs)}
+    x_range = (min(sizes) / 1.4, max(sizes) * 1.4)
+    rows = math.ceil(len(panels) / columns)
+    legend_h = 18 * math.ceil(len(configs) / 3) + 40
+    image = Image.new("RGB", (columns * PANEL_W, rows * PANEL_H + legend_h), "white")
+    draw = ImageDraw.Draw(image)
+    font = _font(11)
+    for index, (sampler, column) in enumerate(panels):
+        origin = ((index % columns) * PANEL_W, (index // columns) * PANEL_H)
+        left, top = origin[0] + MARGIN, origin[1] + 22
+        right, bottom = origin[0] + PANEL_W - 8, origin[1] + PANEL_H - 26
+
+        def x_of(size, left=left, right=right):
+            return _scale(size, *x_range, left, right)
+
+        def y_of(w1, top=top, bottom=bottom):
+            return _scale(min(max(w1, Y_RANGE[0]), Y_RANGE[1]), *Y_RANGE, bottom, top)
+
+        draw.text((left, origin[1] + 4), f"{sampler}, {column}", fill="black", font=font)
+        band = [(x_of(size), y_of(1.5 * result["floors"][str(size)]["w1"])) for size in sizes]
+        draw.polygon([(left, band[0][1])] + band + [(right, band[-1][1]), (right, bottom), (left, bottom)],
+                     fill="#eeeeee")
+        draw.rectangle([left, top, right, bottom], outline="black")
+        for tick in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0):
+            y = y_of(tick)
+            draw.line([left - 3, y, left, y], fill="black")
+            draw.text((origin[0] + 4, y - 7), f"{tick:g}", fill="black", font=font)
+        for size in sizes:
+            x = x_of(size)
+            draw.line([x, bottom, x, bottom + 3], fill="black")
+            draw.text((x - 8, bottom + 5), f"{size}²", fill="black", font=font)
+            floor_y = y_of(result["floors"][str(size)]["w1"])
+            draw.ellipse([x - 2, floor_y - 2, x + 2, floor_y + 2], fill="#999999")
+        for config in configs:
+            points = sorted((record["size"], record["w1"]) for record in records
+                            if record["config"] == config and record["sampler"] == sampler
+                            and record.get("column", f"S={record['steps']}") == column and math.isfinite(record["w1"]))
+            xy = [(x_of(size), y_of(w1)) for size, w1 in points]
+            if len(xy) > 1:
+                draw.line(xy, fill=colours[config], width=2)
+            for x, y in xy:
+                draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=colours[config])
+    y = rows * PANEL_H + 6
+    draw.text((6, y), f"W1/std(data) against image size; {result.get('batches', 1)} x {result['seeds']} seeds per "
+                      "point; grey dots: noise floor per size, band up to 1.5 x floor", fill="black", font=_font(12))
+    for index, config in enumerate(configs):
+        x, row = 6 + (index % 3) * (columns * PANEL_W // 3), y + 22 + 18 * (index // 3)
+        draw.line([x, row + 7, x + 24, row + 7], fill=colours[config], width=3)
+        draw.text((x + 30, row), config, fill="black", font=font)
+    return image

@@ -14,8 +14,15 @@ Run from the repository root (see benchmarks/README.md):
   .venv/bin/python benchmarks/quality_per_nfe.py --quick         # 64 seeds, a few configurations
   .venv/bin/python benchmarks/quality_per_nfe.py --batches 4 --nfe 25 --samplers all --configs ours/karras
 
-About 290 lines in one file on purpose: sampling, --merge and the two report tables all read and
-write the one JSON format of benchmarks/results/; the host glue and the plot are in _host.py and
+Sizes: --sizes 32,64,128 samples every configuration at each image side (records carry their
+size; tables, floors and the NFE plot are per size, _plot.w1_against_size plots W1 against size).
+Schedules that are nodes, not names in the host's scheduler list (NODE_SCHEDULES: the host's
+AlignYourStepsScheduler with its SD1 table, GITSScheduler, and our logsnr_resolution, which needs
+the latent's size from TimestepSpacingScheduler's latent input) run through the host's SamplerCustom
+with those sigmas, with the same noise as KSampler.
+
+About 340 lines in one file on purpose: sampling, --merge and the two report tables all read and
+write the one JSON format of benchmarks/results/; the host glue and the plots are in _host.py and
 _plot.py, the figures in reference/metrics.py.
 """
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pathlib import Path
 
 import _host
 import _plot
+import torch
 from pure_core import datasets, metrics  # (tools/ is on PYTHONPATH, tools/bootstrap.py)
 
 # model kind -> how to build it from the reference network; configuration = "kind/scheduler"
@@ -41,8 +49,11 @@ CONFIGS = (
     "flawed_sd/leading", "flawed_sd/normal",
     "host_zsnr/simple", "host_zsnr/karras", "host_zsnr/sgm_uniform",
     "ours/trailing", "ours/leading", "ours/linspace", "ours/sgm_uniform", "ours/karras", "ours/exponential",
-    "ours/logsnr_uniform",
+    "ours/logsnr_uniform", "ours/logsnr_resolution",
 )
+# The strongest host schedules as peers on both models (issue #15); ays_sd1 and gits are nodes
+PEER_SCHEDULES = ("karras", "exponential", "kl_optimal", "beta", "ays_sd1", "gits")
+PEER_CONFIGS = tuple(f"{kind}/{schedule}" for kind in ("host_zsnr", "ours") for schedule in PEER_SCHEDULES)
 DEFAULT_SAMPLERS = ("euler", "dpmpp_2m")  # first order and multistep; benchmarks/README.md adds others
 QUICK_SAMPLERS = ("euler", "heun", "dpmpp_2m")
 QUICK_CONFIGS = ("flawed_sd/leading", "host_zsnr/simple", "host_zsnr/karras", "ours/trailing", "ours/logsnr_uniform")
@@ -62,6 +73,36 @@ GOAL_R = (0.85, 1.15)  # goal (1): r in this range and W1 <= 1.5 x floor
 DEFAULT_OUTPUT = _host.RESULTS / "quality_per_nfe.json"
 
 
+def node_sigmas(host, model, scheduler: str, steps: int, size: int):
+    """SIGMAS of a schedule that is a node (NODE_SCHEDULES), for `steps` steps of a size x size latent."""
+    node = host.node
+    if scheduler == "ays_sd1":
+        return node["AlignYourStepsScheduler"].execute(model_type="SD1", steps=steps, denoise=1.0).result[0]
+    if scheduler == "gits":  # the node's minimum is 2 steps
+        return node["GITSScheduler"].execute(coeff=1.20, steps=max(steps, 2), denoise=1.0).result[0]
+    latent = {"samples": torch.zeros(1, 3, size, size)}
+    return node["TimestepSpacingScheduler"].execute(model=model, spacing=scheduler, steps=steps, denoise=1.0,
+                                                    steps_offset=0, latent=latent).result[0]
+
+
+NODE_SCHEDULES = ("ays_sd1", "gits", "logsnr_resolution")
+
+
+def sample(host, model, sampler: str, scheduler: str, steps: int, seeds: int, size: int, seed: int = 0):
+    """(samples, NFE): the stock KSampler for a host-list scheduler; SamplerCustom (the host's
+    node, same noise as KSampler for the same seed) with node-built sigmas for NODE_SCHEDULES."""
+    if scheduler not in NODE_SCHEDULES:
+        return _host.ksample(host, model, sampler, scheduler, steps, seeds, size, seed=seed)
+    counter = _host.EvaluationCounter()
+    positive = _host.condition(host)
+    sigmas = node_sigmas(host, model, scheduler, steps, size)
+    out = host.node["SamplerCustom"].execute(
+        model=counter.attach(model), add_noise=True, noise_seed=seed, cfg=1.0, positive=positive, negative=positive,
+        sampler=host.node["KSamplerSelect"].execute(sampler_name=sampler).result[0], sigmas=sigmas,
+        latent_image={"samples": torch.zeros(seeds, 3, size, size)}).result[0]
+    return out["samples"], counter.calls
+
+
 def build_model(host, kind: str):
     if kind == "flawed_sd":
         return _host.reference_model(host, "scaled_linear", "epsilon")
@@ -79,7 +120,7 @@ def steps_for_budget(host, model, sampler: str, scheduler: str, budget: int) -> 
     if sampler in ADAPTIVE_SAMPLERS:
         return budget
     def nfe(steps):
-        return _host.ksample(host, model, sampler, scheduler, steps, seeds=1, size=8)[1]
+        return sample(host, model, sampler, scheduler, steps, seeds=1, size=8)[1]
 
     steps = budget
     while steps > 1 and nfe(steps) > budget:
@@ -107,58 +148,76 @@ def score(samples, batches: int, data_images, data_brightness, floor) -> dict:
 
 
 def run(args, save=None) -> dict:
-    """Sample every configuration; `save(result)` is called after each record, so a run stopped
-    part-way keeps what it measured."""
+    """Sample every configuration at every size; `save(result)` is called after each record, so a
+    run stopped part-way keeps what it measured."""
     host = _host.load_host()
-    data_images = datasets.render_dataset("brightness_ramp", args.size, args.size)
-    data_brightness = datasets.mean_brightness(data_images)
-    floor = metrics.noise_floor(data_brightness, args.seeds, groups=args.batches)
     models = {}
     records = []
-    for config in args.configs:
-        kind, scheduler = config.split("/")
-        if kind not in models:
-            models[kind] = build_model(host, kind)
-        for sampler in args.samplers:
-            step_counts = ([(steps_for_budget(host, models[kind], sampler, scheduler, n), f"NFE<={n}")
-                            for n in args.nfe] if args.nfe else [(s, f"S={s}") for s in args.steps])
-            for steps, column in step_counts:
-                start = time.perf_counter()
-                samples, nfe = _host.ksample(host, models[kind], sampler, scheduler, steps,
-                                             args.seeds * args.batches, args.size, seed=args.seed)
-                record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler, "steps": steps,
-                          "column": column,
-                          "nfe": nfe, "seeds": args.seeds, "batches": args.batches, "size": args.size,
-                          "seconds": round(time.perf_counter() - start, 2)}
-                record.update(score(samples, args.batches, data_images, data_brightness, floor))
-                records.append(record)
-                print(f"{config:<22} {sampler:<26} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
-                      f"W1={record['w1']:.3f} nn={record['nn_rms']:.3f} ({record['seconds']:.1f}s)", flush=True)
-                if save:
-                    save(summary(args, floor, records))
-    return summary(args, floor, records)
+    floors = {}
+    for size in args.sizes:
+        data_images = datasets.render_dataset("brightness_ramp", size, size)
+        data_brightness = datasets.mean_brightness(data_images)
+        floor = floors[str(size)] = metrics.noise_floor(data_brightness, args.seeds, groups=args.batches)
+        for config in args.configs:
+            kind, scheduler = config.split("/")
+            if kind not in models:
+                models[kind] = build_model(host, kind)
+            for sampler in args.samplers:
+                step_counts = ([(steps_for_budget(host, models[kind], sampler, scheduler, n), f"NFE<={n}")
+                                for n in args.nfe] if args.nfe else [(s, f"S={s}") for s in args.steps])
+                for steps, column in step_counts:
+                    start = time.perf_counter()
+                    samples, nfe = sample(host, models[kind], sampler, scheduler, steps, args.seeds * args.batches,
+                                          size, seed=args.seed)
+                    record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler,
+                              "steps": steps, "column": column, "nfe": nfe, "seeds": args.seeds,
+                              "batches": args.batches, "size": size, "seconds": round(time.perf_counter() - start, 2)}
+                    record.update(score(samples, args.batches, data_images, data_brightness, floor))
+                    records.append(record)
+                    print(f"{size:>4} {config:<24} {sampler:<22} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
+                          f"W1={record['w1']:.3f} nn={record['nn_rms']:.3f} ({record['seconds']:.1f}s)", flush=True)
+                    if save:
+                        save(summary(args, floors, records))
+    return summary(args, floors, records)
 
 
-def summary(args, floor, records) -> dict:
-    return {"seeds": args.seeds, "batches": args.batches, "size": args.size, "seed": args.seed, "floor": floor,
-            "records": list(records), "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]),
-            "kinds": MODEL_KINDS}
+def summary(args, floors, records) -> dict:
+    return {"seeds": args.seeds, "batches": args.batches, "sizes": sorted({r["size"] for r in records}),
+            "seed": args.seed, "floors": floors, "records": list(records),
+            "command": "benchmarks/quality_per_nfe.py " + " ".join(sys.argv[1:]), "kinds": MODEL_KINDS}
+
+
+def at_size(result: dict, size: int) -> dict:
+    """The records of one size, with that size's floor, as one-size results were written (older
+    JSONs hold one size: "size" and "floor")."""
+    if "floors" not in result:
+        return result
+    return dict(result, size=size, floor=result["floors"][str(size)],
+                records=[record for record in result["records"] if record["size"] == size])
+
+
+def sizes_of(result: dict) -> list[int]:
+    return result.get("sizes") or [result["size"]]
 
 
 def merge(previous: dict | None, current: dict) -> dict:
     """Records of `current` replace those of `previous` with the same config, sampler, steps."""
-    same = ("seeds", "batches", "size", "seed")
+    same = ("seeds", "batches", "seed")
     if not previous:
         return current
+    if "floors" not in previous:
+        raise SystemExit("--merge: the existing results are of the one-size format; use another --output")
     if any(previous.get(key) != current.get(key) for key in same):
         raise SystemExit(f"--merge: the existing results were sampled with "
                          f"{ {key: previous.get(key) for key in same} }, this run with "
                          f"{ {key: current.get(key) for key in same} }; use another --output")
-    key = lambda record: (record["config"], record["sampler"], record["steps"])  # noqa: E731
+    key = lambda record: (record["size"], record["config"], record["sampler"], record["steps"])  # noqa: E731
     fresh = {key(record) for record in current["records"]}
     kept = [record for record in previous["records"] if key(record) not in fresh]
     commands = previous.get("commands", [previous.get("command")]) + [current["command"]]
-    return dict(current, records=kept + current["records"], commands=commands)
+    records = kept + current["records"]
+    return dict(current, records=records, commands=commands, floors={**previous["floors"], **current["floors"]},
+                sizes=sorted({record["size"] for record in records}))
 
 
 def table(result: dict) -> str:
@@ -212,6 +271,26 @@ def goal_table(result: dict, column: str = "NFE<=25") -> str:
     return "\n".join(lines)
 
 
+def size_table(result: dict) -> str:
+    """Markdown: one row per configuration and sampler, one column per step count, one block of
+    columns per size: r / W1 at each; the floor of each size in the header."""
+    sizes = sizes_of(result)
+    columns = sorted({_column(record) for record in result["records"]}, key=lambda c: (c[0] == "S", int(c.split("=")[-1])))
+    cells = {}
+    for record in result["records"]:
+        cells[(record["config"], record["sampler"], record["size"], _column(record))] = record
+    floors = ", ".join(f"{size}: {result['floors'][str(size)]['w1']:.3f}" for size in sizes)
+    lines = [f"{result['batches']} x {result['seeds']} seeds per cell; W1 floor per size {floors}; cells r / W1 "
+             "(* at the floor, + goal (1))", "",
+             "| configuration | sampler | " + " | ".join(f"{size}² {column}" for size in sizes for column in columns) + " |",
+             "|---|---|" + "---|" * (len(sizes) * len(columns))]
+    for config, sampler in dict.fromkeys((r["config"], r["sampler"]) for r in result["records"]):
+        row = [cells.get((config, sampler, size, column)) for size in sizes for column in columns]
+        lines.append(f"| {config} | {sampler} | " + " | ".join(
+            f"{c['r']:.2f} / {c['w1']:.3f}{_mark(c)}" if c else "–" for c in row) + " |")
+    return "\n".join(lines)
+
+
 def _column(record) -> str:
     return record.get("column", f"S={record['steps']}")
 
@@ -227,12 +306,14 @@ def parse(argv=None):
                         "their mean (one batch of 256 has a W1 spread of 0.03-0.13 even for a perfect sampler)")
     parser.add_argument("--quick", action="store_true", help="1 batch of 64 seeds, S 10 and 25, a few configurations")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
+    parser.add_argument("--sizes", default="", help="comma-separated image sides, e.g. 32,64,128 (overrides --size)")
     parser.add_argument("--seed", type=int, default=0, help="KSampler seed of the batch")
     parser.add_argument("--steps", default=",".join(map(str, STEP_COUNTS)), help="comma-separated step counts")
     parser.add_argument("--nfe", default="", help="comma-separated NFE budgets: per sampler, the most steps that fit")
     parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS),
                         help="comma list, 'all' (the host's list) or 'distinct' (all but ALIASES)")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of kind/scheduler")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help="comma list of kind/scheduler; 'peers' adds PEER_CONFIGS")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON path (PNG next to it)")
     parser.add_argument("--merge", action="store_true", help="add to an existing JSON of the same seeds and size")
     parser.add_argument("--report", action="store_true", help="only re-print the table and PNG from --output")
@@ -245,9 +326,11 @@ def parse(argv=None):
         args.steps = "10,25"
         args.samplers = args.samplers if args.samplers != ",".join(DEFAULT_SAMPLERS) else ",".join(QUICK_SAMPLERS)
         args.configs = args.configs if args.configs != ",".join(CONFIGS) else ",".join(QUICK_CONFIGS)
+    args.sizes = [int(s) for s in args.sizes.split(",") if s] or [args.size]
     args.steps = [int(s) for s in args.steps.split(",") if s]
     args.nfe = [int(s) for s in args.nfe.split(",") if s]
-    args.configs = [c for c in args.configs.split(",") if c]
+    args.configs = list(dict.fromkeys(c for part in args.configs.split(",") if part
+                                      for c in (PEER_CONFIGS if part == "peers" else (part,))))
     for config in args.configs:
         if config.split("/")[0] not in MODEL_KINDS or config.count("/") != 1:
             parser.error(f"--configs: {config!r} is not kind/scheduler with kind in {', '.join(MODEL_KINDS)}")
@@ -260,7 +343,8 @@ def main(argv=None) -> None:
     if args.report:
         result = json.loads(args.output.read_text())
         if args.goal_table:
-            print(goal_table(result, args.goal_table))
+            for size in sizes_of(result):
+                print(goal_table(at_size(result, size), args.goal_table))
             return
     else:
         if args.samplers in (["all"], ["distinct"]):
@@ -278,10 +362,18 @@ def main(argv=None) -> None:
             return merged
 
         result = save(run(args, save))
-    print(table(result))
-    png = args.output.with_suffix(".png")
-    _plot.w1_against_nfe(result).save(png)
-    print(f"\nwrote {args.output} and {png}")
+    written = [args.output]
+    for size in sizes_of(result):
+        print(table(at_size(result, size)) + "\n")
+        png = args.output.with_name(f"{args.output.stem}{'' if len(sizes_of(result)) == 1 else f'_{size}'}.png")
+        _plot.w1_against_nfe(at_size(result, size)).save(png)
+        written.append(png)
+    if len(sizes_of(result)) > 1:
+        print(size_table(result))
+        png = args.output.with_name(f"{args.output.stem}_per_size.png")
+        _plot.w1_against_size(result).save(png)
+        written.append(png)
+    print(f"\nwrote {', '.join(map(str, written))}")
 
 
 if __name__ == "__main__":
