@@ -13,7 +13,7 @@ import sys
 
 from comfy_server import ROOT, ComfyServer
 from demo_images import decode_png, labelled_grid
-from example_graphs import EXAMPLES, NEEDS_USER_FILES
+from example_graphs import EXAMPLES, NEEDS_USER_FILES, USER_FILE_CARDS
 from PIL import Image, ImageDraw
 from workflow_format import api_to_ui
 
@@ -36,9 +36,7 @@ def thumbnail(client, name: str, graph: dict) -> Image.Image:
     if name in NEEDS_USER_FILES:
         card = Image.new("RGB", (256, 256), (245, 245, 245))
         draw = ImageDraw.Draw(card)
-        lines = ["SD 2.x-v checkpoint", "+ ZeroTerminalSNR", "+ VPredictionAdapter", "+ RescaleCFG",
-                 "+ KSampler (trailing)", "", "needs your own", "checkpoint file"]
-        for i, line in enumerate(lines):
+        for i, line in enumerate(USER_FILE_CARDS[name]):
             draw.text((16, 20 + 26 * i), line, fill=(20, 20, 20))
         return card
     small = json.loads(json.dumps(graph))

@@ -134,6 +134,30 @@ def fix_sd2v_checkpoint_graph(ckpt_name: str = "v2-1_768-ema-pruned.safetensors"
     return graph
 
 
+def fix_noobai_vpred_checkpoint_graph(ckpt_name: str = "noobaiXLNAIXL_vPred10Version.safetensors") -> dict:
+    """A NoobAI-XL v-pred (or other SDXL zsnr fine-tune) checkpoint: the host reads its `v_pred` and
+    `ztsnr` keys and clamps alphā_T to 4.9e-8; ZeroTerminalSNR makes it exact SNR 0 with an exact
+    first step, VPredictionAdapter keeps v prediction for merges that lost the `v_pred` key."""
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}},
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
+        "4": {"class_type": "ZSNRRescaleCFG", "inputs": {
+            "model": ["3", 0], "multiplier": 0.7, "space": "auto", "terminal_step": "guided",
+            "sigma_start": 1e9, "sigma_end": 0.0}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {
+            "text": "masterpiece, best quality, 1girl, night, city lights, dark background", "clip": ["1", 1]}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "worst quality, low quality", "clip": ["1", 1]}},
+        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "8": {"class_type": "KSampler", "inputs": {
+            "model": ["4", 0], "seed": 0, "steps": 28, "cfg": 5.0, "sampler_name": "euler",
+            "scheduler": "trailing", "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0],
+            "denoise": 1.0}},
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "zsnr/noobai_vpred"}},
+    }
+
+
 def schedule_plot_graph(spacing: str = "trailing", steps: int = 10, y_axis: str = "log_snr") -> dict:
     """The rescaled schedule against the original, with the chosen steps marked."""
     return {
@@ -145,7 +169,17 @@ def schedule_plot_graph(spacing: str = "trailing", steps: int = 10, y_axis: str 
 
 
 # Examples that need the user's own files; everything else runs as shipped (e2e tier, demo).
-NEEDS_USER_FILES = {"fix_sd2v_checkpoint": "needs your own SD 2.x-v checkpoint in models/checkpoints"}
+NEEDS_USER_FILES = {"fix_sd2v_checkpoint": "needs your own SD 2.x-v checkpoint in models/checkpoints",
+                    "fix_noobai_vpred_checkpoint": "needs your own NoobAI-XL v-pred (SDXL zsnr) checkpoint in "
+                                                   "models/checkpoints"}
+# The thumbnail card of each of those (tools/build_example_workflows.py)
+USER_FILE_CARDS = {
+    "fix_sd2v_checkpoint": ["SD 2.x-v checkpoint", "+ ZeroTerminalSNR", "+ VPredictionAdapter", "+ RescaleCFG",
+                            "+ KSampler (trailing)", "", "needs your own", "checkpoint file"],
+    "fix_noobai_vpred_checkpoint": ["NoobAI-XL v-pred checkpoint", "+ ZeroTerminalSNR (exact)",
+                                    "+ VPredictionAdapter", "+ RescaleCFG", "+ KSampler (trailing)", "",
+                                    "needs your own", "checkpoint file"],
+}
 
 EXAMPLES = {
     "spacing_trailing_reference": (reference_sampling_graph(), {
@@ -166,4 +200,8 @@ EXAMPLES = {
     "fix_sd2v_checkpoint": (fix_sd2v_checkpoint_graph(), {
         "1": "Your SD 2.x-v checkpoint (v2-1_768-ema-pruned or a zsnr fine-tune)",
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)", "4": "Rescale CFG (Algorithm 2)"}),
+    "fix_noobai_vpred_checkpoint": (fix_noobai_vpred_checkpoint_graph(), {
+        "1": "Your NoobAI-XL v-pred checkpoint (the host reads v_pred + ztsnr: alphā_T clamped)",
+        "2": "Zero terminal SNR: the host's clamp → exact 0", "3": "v prediction (for merges without v_pred)",
+        "4": "Rescale CFG (Algorithm 2)"}),
 }
