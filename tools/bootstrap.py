@@ -10,7 +10,8 @@ With COMFYUI_PATH the user's ComfyUI is used instead, with COMFYUI_PYTHON as its
 given; without COMFYUI_PYTHON a venv is made for it with a torch stack that host can import,
 decided from the host's own files (torch_stack_for). A stamp keyed on every requirements file makes
 a second run skip all installs. Standard library only, and one file over ~250 lines on purpose:
-this runs before any venv exists, so it cannot import the rest of the dev tooling.
+this runs before any venv exists, so of the rest of the dev tooling it imports only
+comfy_server's standard-library helpers (the pack's link into a host).
 """
 from __future__ import annotations
 
@@ -216,15 +217,12 @@ def install_requirements(python: Path, host: Path, torch_calls: list[list[str]] 
     stamp.touch()
 
 
-def link_pack(host: Path) -> None:
+def link_embedded_host(host: Path) -> None:
     """Make the pack visible as custom_nodes/zsnr of the embedded host (never of a user's host)."""
-    link = host / "custom_nodes" / "zsnr"
-    if link.is_symlink() and link.resolve() == ROOT:
-        return
-    if link.exists() or link.is_symlink():
-        link.unlink()
-    link.symlink_to(ROOT, target_is_directory=True)
-    say(f"linked {link} -> {ROOT}")
+    from comfy_server import link_pack  # standard library only, so importable before any venv
+
+    if link_pack(host / "custom_nodes"):
+        say(f"linked {host / 'custom_nodes' / 'zsnr'} -> {ROOT}")
 
 
 def ensure_browser() -> None:
@@ -263,7 +261,7 @@ def resolve_host() -> tuple[Path, Path]:
     host = extract_embedded_host()
     python = ensure_venv(VENV)
     install_requirements(python, host, [HOST_TORCH])
-    link_pack(host)
+    link_embedded_host(host)
     return host, python
 
 

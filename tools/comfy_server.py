@@ -43,12 +43,21 @@ def private_base_directory(base: Path) -> Path:
     The server then loads this pack under its real folder name and writes its outputs, inputs and
     user database there, never into the host tree (which may be the user's own ComfyUI).
     """
-    custom_nodes = base / "custom_nodes"
+    link_pack(base / "custom_nodes")
+    return base
+
+
+def link_pack(custom_nodes: Path) -> bool:
+    """Make `custom_nodes`/zsnr a link to this checkout (the one place the pack is linked into a
+    host); True if the link was made or corrected."""
     custom_nodes.mkdir(parents=True, exist_ok=True)
     link = custom_nodes / "zsnr"
-    if not link.is_symlink():
-        link.symlink_to(ROOT, target_is_directory=True)
-    return base
+    if link.is_symlink() and link.resolve() == ROOT:
+        return False
+    if link.exists() or link.is_symlink():
+        link.unlink()
+    link.symlink_to(ROOT, target_is_directory=True)
+    return True
 
 
 class ServerFailed(RuntimeError):

@@ -54,3 +54,14 @@ def test_guarded_lazy_or_unreached_imports_keep_the_default_stack(tmp_path):
 def test_each_stack_has_its_own_venv():
     assert bootstrap.venv_for("torch-2.14.1") == bootstrap.VENV
     assert bootstrap.venv_for("torch-2.9.1-audio") != bootstrap.VENV
+
+
+def test_the_pack_is_linked_into_a_host_in_one_place(tmp_path):
+    from comfy_server import ROOT, link_pack
+
+    custom_nodes = tmp_path / "custom_nodes"
+    assert link_pack(custom_nodes) is True and (custom_nodes / "zsnr").resolve() == ROOT
+    assert link_pack(custom_nodes) is False  # already right: left alone
+    (custom_nodes / "zsnr").unlink()
+    (custom_nodes / "zsnr").symlink_to(tmp_path, target_is_directory=True)
+    assert link_pack(custom_nodes) is True and (custom_nodes / "zsnr").resolve() == ROOT
