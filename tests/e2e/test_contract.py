@@ -21,8 +21,8 @@ Host nodes are not in the snapshot at all.
 
 Adding is fine: new nodes, new optional inputs after the existing widgets, new combo options, new
 output slots after the existing ones. After such an addition, regenerate the snapshot with
-`python tests/e2e/test_contract.py --update` (through the bootstrap venv: `python
-tools/bootstrap.py run tests/e2e/test_contract.py --update`) and commit it.
+`python tools/bootstrap.py run tests/e2e/test_contract.py --update` (the bootstrap venv, with
+tools/ on PYTHONPATH) and commit it.
 
 The `<Id>_v2` policy: a node that must change incompatibly is not changed in place. The new
 behaviour ships as a new node `<Id>_v2` (display name "… v2 (zsnr)"); the old `<Id>` stays
@@ -40,18 +40,18 @@ import sys
 import warnings
 from pathlib import Path
 
+# Script mode (the update) runs through the bootstrap, which puts tools/ on PYTHONPATH as pytest's
+# `pythonpath` does (tests/pytest.ini): the same imports either way.
+import pytest
+from build_example_workflows import OUT as EXAMPLES_DIR
+from example_graphs import NEEDS_USER_FILES
+from workflow_format import _is_widget, load, ui_to_api
+
 TESTS = Path(__file__).resolve().parent.parent
 SNAPSHOT = TESTS / "contract" / "object_info_snapshot.json"
 UPDATE_COMMAND = "python tools/bootstrap.py run tests/e2e/test_contract.py --update"
 PACK_MODULE = "custom_nodes.zsnr"
 
-if __name__ == "__main__":  # script mode: the tests' import paths, without pytest's conftest
-    sys.path[:0] = [str(TESTS), str(TESTS.parent / "tools")]
-
-import pytest  # noqa: E402
-from build_example_workflows import OUT as EXAMPLES_DIR  # noqa: E402
-from example_graphs import NEEDS_USER_FILES  # noqa: E402
-from workflow_format import _is_widget, load, ui_to_api  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 SHRUNK = {"batch_size": 2, "steps": 3}  # keeps every example quick; both are valid for every node using them
@@ -276,10 +276,9 @@ def test_example_workflow_runs(client, object_info, name):
 
 
 def main() -> None:
-    from comfy_server import ComfyServer
-    from zsnr_testlib import TEST_OUTPUT
+    from comfy_server import ROOT, ComfyServer
 
-    with ComfyServer(TEST_OUTPUT / "hosts" / "contract") as server:
+    with ComfyServer(ROOT / "test_output" / "hosts" / "contract") as server:
         nodes = write_snapshot(server.client().object_info())
     print(f"wrote {SNAPSHOT} ({len(nodes)} nodes: {', '.join(nodes)})")
 
