@@ -29,7 +29,7 @@ def executing_node() -> tuple[str | None, str | None]:
     return (context.prompt_id, context.node_id) if context else (None, None)
 
 
-def advice(verdict: Verdict, node_class: str) -> str:
+def advice(verdict: Verdict) -> str:
     """What the user should do: the node to use, with the right choice."""
     if verdict.looks_like == EPSILON:
         return ("the checkpoint looks like an epsilon model: use VPredictionAdapter with prediction = epsilon "
@@ -51,7 +51,7 @@ def report(sampling, verdict: Verdict) -> None:
     declared_by = f"{node_class} (node {node_id})" if node_id is not None else (node_class or "zsnr")
     message = (f"{declared_by} declares {verdict.declared}, but the model's first output at alphā = "
                f"{verdict.alphas_cumprod:.3g} has noise coefficient c = {verdict.coefficient:.2f} (epsilon ≈ 1, "
-               f"v ≈ 0; threshold 0.5): {advice(verdict, node_class)}. The images of this run will be grey, "
+               f"v ≈ 0; threshold 0.5): {advice(verdict)}. The images of this run will be grey, "
                "noisy or burnt.")
     LOG.warning("zsnr: prediction check: %s", message)
     _notify({"node_id": node_id, "node_class": node_class, "declared": verdict.declared,
