@@ -10,7 +10,7 @@ from freshly sampled images through the host's stock KSampler path, in-process, 
     negative = the null class, CFG 1 / 3 / 7.5, plain, ZSNRRescaleCFG (φ 0.7) and the host's
     RescaleCFG (0.7): clipped pixels, brightness error against that class's data, saturation (§3.4 Fig. 6).
 
-    .venv/bin/python benchmarks/trained_pair.py [--seeds 256] [--guided-seeds 64] [--threads 1]
+    python3 tools/bootstrap.py run benchmarks/trained_pair.py [--seeds 256] [--guided-seeds 64] [--threads 1]
 
 Writes benchmarks/results/trained_pair/results.json and tables.md (git-ignored).
 """
@@ -59,11 +59,11 @@ def decoded(samples):
 
 
 def saturation(samples) -> float:
-    """Mean HSV saturation of the decoded pixels, (max - min) / max over RGB (0 for grey).
-    Not in reference/metrics.py yet (it has no colour figure); see docs/trained_reference_pair.md."""
+    """Mean chroma of the decoded pixels: max - min over R, G, B (0 for grey, 1 for a pure
+    primary), HSV saturation without its division by the value, which is unstable on dark images.
+    Not in reference/metrics.py (it has no colour figure yet); see docs/trained_reference_pair.md."""
     images = decoded(samples)
-    high, low = images.amax(dim=1), images.amin(dim=1)
-    return float(torch.where(high > 0, (high - low) / high.clamp(min=1e-12), torch.zeros_like(high)).mean())
+    return float((images.amax(dim=1) - images.amin(dim=1)).mean())
 
 
 def measure_spread(host, data, seeds):
@@ -132,7 +132,7 @@ def tables(results) -> str:
     guided = results["guidance"]
     lines += ["", f"(b) fixed-trained, ZeroTerminalSNR exact + trailing, euler {STEPS}, {guided['seeds']} seeds per "
               "class, negative = null class", "",
-              "| class | CFG | guidance | clipped pixels | |x| > 1 | brightness error | mean brightness | saturation |",
+              "| class | CFG | guidance | clipped pixels | \\|x\\| > 1 | brightness error | mean brightness | chroma |",
               "|---|---|---|---|---|---|---|---|"]
     for row in guided["rows"]:
         cfg = "—" if row["cfg"] is None else f"{row['cfg']:g}"
