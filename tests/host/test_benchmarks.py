@@ -46,3 +46,33 @@ def test_overhead_times_every_path_and_the_patched_clone_shares_the_weights(tmp_
     assert all(value > 0 for value in result["median_seconds"].values())
     assert result["memory"]["clone_shares_the_module"] is True
     assert "| reference | 2 |" in table
+
+
+def test_quality_per_nfe_per_size_with_node_schedules(tmp_path):
+    output = tmp_path / "sizes.json"
+    configs = "ours/logsnr_resolution,host_zsnr/ays_sd1,ours/gits,host_zsnr/kl_optimal"
+    text = run_script("quality_per_nfe.py", "--seeds", "4", "--sizes", "8,16", "--steps", "3", "--samplers", "euler",
+                      "--configs", configs, "--output", str(output))
+    result = json.loads(output.read_text())
+    assert result["sizes"] == [8, 16] and set(result["floors"]) == {"8", "16"}
+    records = {(r["size"], r["config"]): r for r in result["records"]}
+    assert len(records) == 8
+    for record in records.values():
+        assert record["nan_count"] == 0 and record["nfe"] == 3, record  # euler: one network call per step
+    assert "| configuration | sampler | 8² S=3 | 16² S=3 |" in text
+    assert output.with_name("sizes_per_size.png").stat().st_size > 1000
+    # --merge adds a size to the same file
+    run_script("quality_per_nfe.py", "--seeds", "4", "--sizes", "12", "--steps", "3", "--samplers", "euler",
+               "--configs", "ours/logsnr_resolution", "--output", str(output), "--merge")
+    assert json.loads(output.read_text())["sizes"] == [8, 12, 16]
+
+
+def test_hook_overhead_times_every_hook_against_the_unet(tmp_path):
+    output = tmp_path / "hooks.json"
+    text = run_script("hook_overhead.py", "--quick", "--output", str(output))
+    result = json.loads(output.read_text())["latents"]["tiny"]
+    for hook in ("snr0_mask", "rescale_cfg", "first_step"):
+        assert result[hook]["ours"]["median"] > 0 and result[hook]["ours"]["iqr"] >= 0
+    assert result["unet_evaluation"]["median"] > 0 and result["ours_class"].startswith("ZSNRSampling")
+    assert math.isclose(result["added_per_step"], sum(result[h]["added"] for h in ("snr0_mask", "rescale_cfg", "first_step")))
+    assert "| tiny 4x16x16 | rescale_cfg |" in text and "all hooks" in text
