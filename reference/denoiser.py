@@ -23,7 +23,11 @@ import torch
 
 from ..samplers.prediction import prediction_from_x0
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas, rescale_zero_terminal_snr
-from ..schedules.conversions import sqrt_alpha_sigma_pair
+from ..schedules.conversions import (
+    interpolate_at_timesteps,
+    log_snr_from_alphas_cumprod,
+    sqrt_alpha_sigma_pair,
+)
 
 TRAINED_SCHEDULES = ("scaled_linear", "scaled_linear_zsnr", "linear", "cosine")
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -44,19 +48,11 @@ def alphas_cumprod_at(table: torch.Tensor, timesteps: torch.Tensor) -> torch.Ten
     """alphā at (possibly fractional) timesteps, float64, like a network that only sees t.
 
     Integer t reads the table exactly (so alphā_T = 0 stays exactly 0 on a zero-terminal-SNR
-    schedule). Fractional t interpolates log-SNR linearly between neighbours, which is the host's
-    log-sigma interpolation (log sigma = -log-SNR / 2). On a zero-terminal-SNR schedule
-    log-SNR_T = -inf, so every t in (T-2, T-1] interpolates to alphā = 0 as well. t is clamped
-    to [0, T-1] as the host does.
+    schedule); fractional t interpolates log-SNR (conversions.interpolate_at_timesteps, the host's
+    log-sigma interpolation), so on a zero-terminal-SNR schedule every t in (T-2, T-1] gives
+    alphā = 0 as well. t is clamped to [0, T-1] as the host does.
     """
-    table = table.to(torch.float64)
-    t = timesteps.to(torch.float64).clamp(0, table.shape[0] - 1)
-    low = t.floor().long()
-    high = t.ceil().long()
-    frac = t - low
-    log_snr = table.log() - (-table).log1p()
-    interpolated = torch.where(frac > 0, (1 - frac) * log_snr[low] + frac * log_snr[high], log_snr[low])
-    return torch.where(frac > 0, torch.sigmoid(interpolated), table[low])
+    return interpolate_at_timesteps(table, timesteps, log_snr_from_alphas_cumprod, torch.sigmoid, clamp=True)
 
 
 def _per_sample_alphas(alphas_cumprod: torch.Tensor | float, batch: int) -> torch.Tensor:

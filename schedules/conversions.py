@@ -57,6 +57,34 @@ def sqrt_alpha_sigma_pair(alphas_cumprod) -> tuple[torch.Tensor, torch.Tensor]:
     return alphas_cumprod.sqrt(), (1 - alphas_cumprod).sqrt()
 
 
+def interpolate_at_timesteps(table: torch.Tensor, timesteps, to_line=None, from_line=None,
+                             clamp: bool = False) -> torch.Tensor:
+    """A per-timestep table at (possibly fractional) timesteps, float64: the one interpolator.
+
+    Integer t reads the entry itself, exactly (so alphā_T = 0, sigma = inf or log-SNR = -inf stay
+    what they are). Fractional t interpolates linearly in the space `to_line` maps the table to
+    (log for sigma, log-SNR for alphā; none for a log-SNR table) and maps back with `from_line`:
+    the host's interpolation, linear in log-sigma (upstream comfy/model_sampling.py,
+    ModelSamplingDiscrete.sigma), is linear in log-SNR as log sigma = -log-SNR / 2, and a -inf end
+    interpolates to -inf, never NaN. t outside [0, T-1]: clamped if `clamp` (as the host clamps
+    a network's timestep), else a ValueError.
+    """
+    table = _float64(table)
+    t = torch.as_tensor(timesteps, dtype=torch.float64, device=table.device)
+    if table.ndim != 1 or table.numel() == 0:
+        raise ValueError(f"input 'table' has shape {tuple(table.shape)}; expected a non-empty 1-D table")
+    if clamp:
+        t = t.clamp(0, table.numel() - 1)
+    elif t.numel() and (t.isnan().any() or t.min() < 0 or t.max() > table.numel() - 1):
+        raise ValueError(f"input 'timesteps' must lie in [0, {table.numel() - 1}]; got values from "
+                         f"{t.min().item()} to {t.max().item()}")
+    low, high = t.floor().long(), t.ceil().long()
+    weight = t - low
+    line = to_line(table) if to_line is not None else table
+    blended = (1 - weight) * line[low] + weight * line[high]
+    return torch.where(weight == 0, table[low], from_line(blended) if from_line is not None else blended)
+
+
 def timestep_from_sigma(sigma, sigma_table: torch.Tensor) -> torch.Tensor:
     """Continuous timestep t(sigma) by linear interpolation in log-sigma over the table.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .conversions import log_snr_from_alphas_cumprod, timestep_from_sigma
+from .conversions import interpolate_at_timesteps, log_snr_from_alphas_cumprod, timestep_from_sigma
 from .spacing import full_schedule_steps, select_timesteps
 
 Y_AXES = ("log_snr", "sqrt_alphas_cumprod", "sigma")
@@ -56,19 +56,10 @@ def timesteps_from_sigmas(sigmas: torch.Tensor, sigma_table: torch.Tensor) -> to
 
 
 def log_snr_at_timesteps(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """log-SNR at (possibly fractional) timesteps, float64.
-
-    Integer t reads the table exactly (so alphā = 0 gives -inf); fractional t interpolates
-    log-SNR linearly, which is the host's log-sigma interpolation (log sigma = -log-SNR / 2).
-    """
+    """log-SNR at (possibly fractional) timesteps, float64 (conversions.interpolate_at_timesteps:
+    integer t exact, so alphā = 0 gives -inf; fractional t linear in log-SNR, as the host)."""
     table = log_snr_from_alphas_cumprod(alphas_cumprod).cpu()
-    t = torch.as_tensor(timesteps, dtype=torch.float64).reshape(-1).cpu()
-    if t.numel() and (t.isnan().any() or t.min() < 0 or t.max() > table.numel() - 1):
-        raise ValueError(f"input 'timesteps' must lie in [0, {table.numel() - 1}]; got {t.tolist()[:8]}")
-    low, high = t.floor().long(), t.ceil().long()
-    weight = t - low
-    blended = (1 - weight) * table[low] + weight * table[high]
-    return torch.where(weight == 0, table[low], blended)
+    return interpolate_at_timesteps(table, torch.as_tensor(timesteps, dtype=torch.float64).reshape(-1).cpu())
 
 
 def axis_values(log_snr: torch.Tensor, y_axis: str) -> torch.Tensor:

@@ -133,3 +133,16 @@ def test_vp_pair_does_not_overflow_at_huge_sigma():
     # sqrt(1+σ²) with σ = 1e200 overflows σ² but not hypot: (1/σ, 1) is the exact answer
     signal, noise = conversions.vp_pair(torch.tensor([1e200], dtype=torch.float64))
     assert signal.item() == pytest.approx(1e-200, rel=1e-15) and noise.item() == 1.0
+
+
+def test_the_one_interpolator_reads_entries_exactly_and_interpolates_in_the_given_line():
+    table = torch.tensor([1.0, 4.0, float("inf")], dtype=torch.float64)
+    t = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0], dtype=torch.float64)
+    got = conversions.interpolate_at_timesteps(table, t, torch.log, torch.exp)
+    assert got.tolist() == [1.0, 2.0, 4.0, float("inf"), float("inf")]  # geometric mean at 0.5
+    assert conversions.interpolate_at_timesteps(table, t[:3]).tolist() == [1.0, 2.5, 4.0]  # linear
+    assert conversions.interpolate_at_timesteps(table, torch.tensor([-3.0, 9.0]), clamp=True).tolist() == [1.0, float("inf")]
+    with pytest.raises(ValueError, match="timesteps"):
+        conversions.interpolate_at_timesteps(table, torch.tensor([2.5]))
+    with pytest.raises(ValueError, match="1-D"):
+        conversions.interpolate_at_timesteps(torch.ones(2, 2), torch.tensor([0.0]))
