@@ -1,8 +1,7 @@
 """Image helpers for the demo: decode /view PNGs, labelled grids, the brightness histogram.
 
 The figures computed from the images are defined in reference/metrics.py, the one metrics module;
-per_image_brightness and clipped_fraction below are only its names for decoded images as numpy
-(tests/e2e/test_ztsnr_e2e.py and test_rescale_cfg_e2e.py import them from here)."""
+per_image_brightness below only returns its brightness of decoded images as numpy."""
 from __future__ import annotations
 
 import io
@@ -58,9 +57,6 @@ def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, sc
 def per_image_brightness(images: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Per-image brightness of decoded images (reference/metrics.pixel_brightness) as numpy."""
     return metrics.pixel_brightness(images).numpy()
-
-
-clipped_fraction = metrics.clipped_fraction
 
 
 def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,

@@ -8,8 +8,6 @@ import numpy as np
 from pure_core import metrics
 
 COLUMNS = ("configuration", "images", "r", "W1", "brightness error", "extreme", "clipped", "NaN", "seconds")
-# tests/e2e/test_rescale_cfg_e2e.py imports it from here
-extreme_fraction = metrics.extreme_fraction
 
 
 def figures(images: list[np.ndarray], data_brightness, seconds: float, target_mean: float | None = None) -> dict:

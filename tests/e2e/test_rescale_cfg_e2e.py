@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from build_example_workflows import OUT as EXAMPLES_DIR
-from demo_images import clipped_fraction, decode_png, per_image_brightness
-from demo_report import extreme_fraction
+from demo_images import decode_png, per_image_brightness
+from pure_core import metrics
 from workflow_format import load, ui_to_api
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +25,8 @@ def test_rescale_cfg_reduces_over_exposure(client, object_info):
     dark_mean = float(data_brightness[datasets.subset_masks(data)["dark"].numpy()].mean())
     plain, rescaled = images["11"], images["14"]
     error = {k: abs(float(np.mean(per_image_brightness(v))) - dark_mean) for k, v in (("plain", plain), ("rescaled", rescaled))}
-    extreme = {k: extreme_fraction(per_image_brightness(v), data_brightness) for k, v in (("plain", plain), ("rescaled", rescaled))}
-    clipped = {k: clipped_fraction(v) for k, v in (("plain", plain), ("rescaled", rescaled))}
+    extreme = {k: metrics.extreme_fraction(per_image_brightness(v), data_brightness) for k, v in (("plain", plain), ("rescaled", rescaled))}
+    clipped = {k: metrics.clipped_fraction(v) for k, v in (("plain", plain), ("rescaled", rescaled))}
     print(f"\nCFG 7.5 dark vs all: brightness error {error}, extreme {extreme}, clipped {clipped}")
     # paper §3.4: CFG at zero terminal SNR over-exposes; Algorithm 2 pulls it back
     assert error["rescaled"] < error["plain"]
