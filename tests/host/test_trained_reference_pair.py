@@ -57,6 +57,27 @@ def test_training_script_trains_and_writes_a_loadable_file(host, tmp_path, recip
     assert result["metadata"]["recipe"] == recipe and result["metadata"]["prediction"] == training.RECIPES[recipe]["prediction"]
 
 
+def test_a_checkpoint_at_step_n_is_what_steps_n_writes(host, tmp_path):
+    """docs/trained_reference_pair.md ships the step-1000 saves of longer runs: nothing in a step
+    depends on the total step count, so they are the weights `--steps 1000` writes."""
+    from safetensors.torch import load_file
+
+    quick = {"seed": 0, "threads": 1, "dataset_count": 16, "batch": 4, "warmup": 1}
+    longer, seen = tmp_path / "longer.safetensors", {}
+
+    def log(message, **_kwargs):  # at step 4 the file still holds the step-2 save
+        if "step 4/4" in message:
+            seen.update(load_file(str(longer)))
+
+    training.train("fixed", steps=4, output=longer, log_every=2, save_every=2, log=log, **quick)
+    training.train("fixed", steps=2, output=tmp_path / "short.safetensors", log_every=2,
+                   log=lambda *args, **kwargs: None, **quick)
+    short = load_file(str(tmp_path / "short.safetensors"))
+    assert seen.keys() == short.keys() and all(torch.equal(seen[key], short[key]) for key in short)
+    final = load_file(str(longer))
+    assert not all(torch.equal(final[key], short[key]) for key in short), "step 4 should differ from step 2"
+
+
 def test_training_recipes_share_everything_but_schedule_and_prediction():
     flawed, fixed = training.recipe_alphas_cumprod("flawed"), training.recipe_alphas_cumprod("fixed")
     assert flawed[-1] > 1e-3 and fixed[-1] == 0  # SD's terminal alphā 0.0047 vs Algorithm 1's exact 0
