@@ -147,8 +147,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=256)
     parser.add_argument("--guided-seeds", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", choices=("spread", "guidance"), default=None)
+    parser.add_argument("--only", choices=("spread", "guidance"), default=None,
+                        help="run one measurement (two processes can then share the two cores)")
+    parser.add_argument("--tables", action="store_true",
+                        help="only write tables.md from the results_spread.json and results_guidance.json of --only runs")
     args = parser.parse_args(argv)
+    if args.tables:
+        results = {name: json.loads((OUT / f"results_{name}.json").read_text())[name] for name in ("spread", "guidance")}
+        (OUT / "tables.md").write_text(tables(results))
+        print(tables(results))
+        return 0
     host = _host.load_host(args.threads)
     images = procedural_shapes.render_shapes(procedural_shapes.DEFAULT_TRAINING_COUNT)
     data = images.double().flatten(1).mean(dim=1)
