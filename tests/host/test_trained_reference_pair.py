@@ -140,6 +140,16 @@ def test_zero_terminal_snr_upgrades_the_declared_host_clamp(host):
     assert torch.allclose(exact.zsnr_alphas_cumprod, training.recipe_alphas_cumprod("fixed"), rtol=1e-9, atol=1e-15)
 
 
+def test_v_prediction_adapter_applies_as_to_a_checkpoint(host):
+    """VPredictionAdapter keeps the fixed model's declared host clamp (it only states v), and
+    its samples equal the unadapted model's: the declaration was already right."""
+    fixed = trained(host, "fixed")
+    adapted = pack_nodes.v_adapter(host, fixed)
+    assert adapted.get_model_object("model_sampling").zsnr_terminal == "clamp_comfy"
+    runs = [pack_nodes.ksample(host, model, "euler", "simple", 4, seeds=2, size=32) for model in (fixed, adapted)]
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
+
+
 @pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("recipe", ["flawed", "fixed"])
 @pytest.mark.parametrize("with_zero_snr", [False, True], ids=["declared", "ZeroTerminalSNR"])
