@@ -59,11 +59,8 @@ def decoded(samples):
 
 
 def saturation(samples) -> float:
-    """Mean chroma of the decoded pixels: max - min over R, G, B (0 for grey, 1 for a pure
-    primary), HSV saturation without its division by the value, which is unstable on dark images.
-    Not in reference/metrics.py (it has no colour figure yet); see docs/trained_reference_pair.md."""
-    images = decoded(samples)
-    return float((images.amax(dim=1) - images.amin(dim=1)).mean())
+    """reference/metrics.chroma of the decoded samples (docs/trained_reference_pair.md)."""
+    return metrics.chroma(decoded(samples))
 
 
 def measure_spread(host, data, seeds):

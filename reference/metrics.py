@@ -34,6 +34,7 @@ DEFINITIONS = {
     "brightness error": "|mean generated brightness - target mean| (the data's, or a guided subset's)",
     "extreme": f"fraction of samples beyond the data's {100 * EXTREME_TAIL:g} / {100 - 100 * EXTREME_TAIL:g} % brightness quantiles",
     "clipped": "fraction of decoded pixel values at 0 or 1",
+    "chroma": "mean over pixels of max - min over R, G, B of decoded images (0 grey, 1 a pure primary)",
     "nn": "RMS pixel distance of a sample to its nearest memorised image (0 for an exact sampler)",
 }
 
@@ -109,6 +110,14 @@ def clipped_fraction(images, tolerance: float = CLIP_TOLERANCE) -> float:
     1: burnt or crushed pixels."""
     values = torch.cat([torch.as_tensor(image, dtype=torch.float64).reshape(-1) for image in images])
     return float(((values <= tolerance) | (values >= 1 - tolerance)).to(torch.float64).mean())
+
+
+def chroma(images, channel_dim: int = 1) -> float:
+    """Mean chroma of decoded images in [0, 1]: max - min over the colour channels (dim
+    `channel_dim` of a [B, 3, H, W] tensor by default), the saturation of paper §3.4 Fig. 6 without
+    HSV's division by the value, which is unstable on dark images."""
+    values = torch.as_tensor(images, dtype=torch.float64)
+    return float((values.amax(dim=channel_dim) - values.amin(dim=channel_dim)).mean())
 
 
 def noise_floor(data, count: int, draws: int = DEFAULT_FLOOR_DRAWS, seed: int = 0, groups: int = 1) -> dict[str, float]:

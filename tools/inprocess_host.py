@@ -21,10 +21,9 @@ class HostUnavailable(RuntimeError):
     pass
 
 
-def load_host(base: Path, quiet: bool = False) -> types.SimpleNamespace:
-    """Import the host (CPU) and the pack from `base`/custom_nodes; returns a namespace with
-    `nodes` (the host's nodes module), `node` (its NODE_CLASS_MAPPINGS) and `pack` (the pack module
-    as ComfyUI imported it). quiet: no progress bars (one tqdm bar per call drowns a table)."""
+def import_host() -> Path:
+    """Make the host importable on the CPU (sys.path, args.cpu before comfy.model_management),
+    without loading any node: enough for scripts that only need comfy.ldm or comfy.ops."""
     path = host_path()
     if not (path / "comfy").is_dir():
         raise HostUnavailable(f"no ComfyUI at {path}: run through `make test` / `make bootstrap` or set COMFYUI_PATH")
@@ -34,6 +33,14 @@ def load_host(base: Path, quiet: bool = False) -> types.SimpleNamespace:
 
     comfy.cli_args.args.cpu = True
     import comfy.model_management  # noqa: F401  (only after args.cpu is set)
+    return path
+
+
+def load_host(base: Path, quiet: bool = False) -> types.SimpleNamespace:
+    """Import the host (CPU) and the pack from `base`/custom_nodes; returns a namespace with
+    `nodes` (the host's nodes module), `node` (its NODE_CLASS_MAPPINGS) and `pack` (the pack module
+    as ComfyUI imported it). quiet: no progress bars (one tqdm bar per call drowns a table)."""
+    import_host()
     import comfy.utils
     import nodes
 

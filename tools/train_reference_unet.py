@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
 from pathlib import Path
 
 import pure_core  # noqa: F401 (the zsnr_core package of the pure modules)
 import torch
-from comfy_server import host_path
+from inprocess_host import HostUnavailable, import_host
 from zsnr_core.reference import procedural_shapes
 from zsnr_core.schedules import betas as beta_schedules
 
@@ -53,14 +52,10 @@ BATCH, LEARNING_RATE, WARMUP, EMA_DECAY = 32, 6e-4, 200, 0.999
 
 def import_host_unet():
     """The host's UNetModel and ops, imported in-process on the CPU (as tools/inprocess_host.py)."""
-    path = host_path()
-    if not (path / "comfy").is_dir():
-        raise SystemExit(f"no ComfyUI at {path}: run through `make bootstrap` or set COMFYUI_PATH")
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-    import comfy.cli_args
-
-    comfy.cli_args.args.cpu = True
+    try:
+        import_host()
+    except HostUnavailable as error:
+        raise SystemExit(str(error)) from None
     import comfy.ops
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 

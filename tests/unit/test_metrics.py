@@ -144,3 +144,14 @@ def test_nearest_image_rms_is_zero_on_memorised_images_and_measures_blends():
     shifted = images[2:3] + 0.1
     brute = min(float(((shifted - image) ** 2).mean().sqrt()) for image in images)
     assert metrics.nearest_image_rms(shifted, images).item() == pytest.approx(brute, rel=1e-9)
+
+
+def test_chroma_is_max_minus_min_over_the_colour_channels():
+    grey = torch.full((2, 3, 4, 4), 0.3, dtype=torch.float64)
+    assert metrics.chroma(grey) == 0.0
+    red = torch.zeros(1, 3, 2, 2, dtype=torch.float64)
+    red[:, 0] = 1.0
+    assert metrics.chroma(red) == 1.0
+    half = torch.cat([grey[:1, :, :2, :2], red])  # one grey and one pure image: the mean over pixels
+    assert metrics.chroma(half) == 0.5
+    assert metrics.chroma(red.permute(0, 2, 3, 1), channel_dim=-1) == 1.0
