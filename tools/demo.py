@@ -17,6 +17,9 @@ import numpy as np
 from comfy_server import ROOT, ComfyServer
 from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8
 from demo_report import figures, markdown_table
+from demo_trained_pair import SEEDS as TRAINED_PAIR_SEEDS
+from demo_trained_pair import STEPS as TRAINED_PAIR_STEPS
+from demo_trained_pair import render_trained_pair_grid
 from PIL import Image
 from pure_core import datasets, metrics
 from workflow_format import load, ui_to_api
@@ -168,7 +171,11 @@ def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
     return written
 
 
-def run_demo(output: Path, seeds: int, steps: int | None, base_directory: Path) -> list[Path]:
+def run_demo(output: Path, seeds: int, steps: int | None, base_directory: Path,
+             inprocess_base: Path | None = None) -> list[Path]:
+    """inprocess_base: the private folder of the in-process host the trained pair is sampled in
+    (default base_directory/trained_pair; the tests pass the host tier's, so one process loads the
+    pack once)."""
     print("zsnr demo: starting the real ComfyUI server on 127.0.0.1 ...", flush=True)
     with ComfyServer(base_directory) as server:
         print(f"server up at {server.url} (log: {server.log_path})", flush=True)
@@ -178,7 +185,13 @@ def run_demo(output: Path, seeds: int, steps: int | None, base_directory: Path) 
         for job in jobs:
             prepare(job, object_info, seeds, steps)
         run_jobs(client, jobs)
-    return write_outputs(jobs, output)
+    written = write_outputs(jobs, output)
+    # the trained pair (docs/trained_reference_pair.md) is sampled in-process: its grid compares
+    # six model setups on the same seeds, which no single example workflow holds
+    print("zsnr demo: sampling the trained reference pair in-process ...", flush=True)
+    written.append(render_trained_pair_grid(output, seeds=min(seeds, TRAINED_PAIR_SEEDS), steps=steps or TRAINED_PAIR_STEPS,
+                                            base_directory=inprocess_base or base_directory / "trained_pair"))
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

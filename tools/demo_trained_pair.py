@@ -45,11 +45,12 @@ def grid_rows(host, seeds: int = SEEDS, steps: int = STEPS) -> list[tuple[str, l
     return rows
 
 
-def render_trained_pair_grid(output_dir, seeds: int = SEEDS, steps: int = STEPS) -> Path:
-    """Sample the trained pair and write output_dir/trained_pair.png; returns its path."""
+def render_trained_pair_grid(output_dir, seeds: int = SEEDS, steps: int = STEPS, base_directory=None) -> Path:
+    """Sample the trained pair in-process and write output_dir/trained_pair.png; returns its path.
+    base_directory: the in-process host's private folder (default .demo_host/trained_pair)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    host = inprocess_host.load_host(ROOT / ".demo_host" / "trained_pair", quiet=True)
+    host = inprocess_host.load_host(Path(base_directory or ROOT / ".demo_host" / "trained_pair"), quiet=True)
     grid = labelled_grid(grid_rows(host, seeds, steps), columns=seeds, scale=SCALE,
                          title=f"Trained reference pair, same {seeds} seeds, euler {steps} steps")
     path = output_dir / "trained_pair.png"
