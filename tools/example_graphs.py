@@ -112,32 +112,10 @@ def rescale_cfg_graph(multiplier: float = 0.7, cfg: float = 7.5, steps: int = 25
     return _decode_and_save(graph, ["8", 0], prefix + "_rescaled", 12)
 
 
-def fix_sd2v_checkpoint_graph(ckpt_name: str = "v2-1_768-ema-pruned.safetensors") -> dict:
-    """The same fix on a real SD 2.x-v checkpoint (the user's own file in models/checkpoints)."""
-    graph = {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}},
-        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
-        "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "v_prediction"}},
-        "4": {"class_type": "ZSNRRescaleCFG", "inputs": {
-            "model": ["3", 0], "multiplier": 0.7, "space": "auto", "terminal_step": "guided",
-            "sigma_start": 1e9, "sigma_end": 0.0}},
-        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "a dark moody photograph of a lighthouse at night", "clip": ["1", 1]}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 768, "height": 768, "batch_size": 1}},
-        "8": {"class_type": "KSampler", "inputs": {
-            "model": ["4", 0], "seed": 0, "steps": 25, "cfg": 7.5, "sampler_name": "euler",
-            "scheduler": "trailing", "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0],
-            "denoise": 1.0}},
-        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
-        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "zsnr/sd2v"}},
-    }
-    return graph
-
-
-def fix_noobai_vpred_checkpoint_graph(ckpt_name: str = "noobaiXLNAIXL_vPred10Version.safetensors") -> dict:
-    """A NoobAI-XL v-pred (or other SDXL zsnr fine-tune) checkpoint: the host reads its `v_pred` and
-    `ztsnr` keys and clamps alphā_T to 4.9e-8; ZeroTerminalSNR makes it exact SNR 0 with an exact
-    first step, VPredictionAdapter keeps v prediction for merges that lost the `v_pred` key."""
+def _checkpoint_fix_graph(ckpt_name: str, positive: str, negative: str, size: int, steps: int, cfg: float,
+                          prefix: str) -> dict:
+    """The user's checkpoint → ZeroTerminalSNR (exact) → VPredictionAdapter (v) → ZSNRRescaleCFG →
+    KSampler (trailing) → its own VAE → SaveImage."""
     return {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt_name}},
         "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
@@ -145,17 +123,30 @@ def fix_noobai_vpred_checkpoint_graph(ckpt_name: str = "noobaiXLNAIXL_vPred10Ver
         "4": {"class_type": "ZSNRRescaleCFG", "inputs": {
             "model": ["3", 0], "multiplier": 0.7, "space": "auto", "terminal_step": "guided",
             "sigma_start": 1e9, "sigma_end": 0.0}},
-        "5": {"class_type": "CLIPTextEncode", "inputs": {
-            "text": "masterpiece, best quality, 1girl, night, city lights, dark background", "clip": ["1", 1]}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "worst quality, low quality", "clip": ["1", 1]}},
-        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "5": {"class_type": "CLIPTextEncode", "inputs": {"text": positive, "clip": ["1", 1]}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": negative, "clip": ["1", 1]}},
+        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
         "8": {"class_type": "KSampler", "inputs": {
-            "model": ["4", 0], "seed": 0, "steps": 28, "cfg": 5.0, "sampler_name": "euler",
+            "model": ["4", 0], "seed": 0, "steps": steps, "cfg": cfg, "sampler_name": "euler",
             "scheduler": "trailing", "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0],
             "denoise": 1.0}},
         "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
-        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "zsnr/noobai_vpred"}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": prefix}},
     }
+
+
+def fix_sd2v_checkpoint_graph(ckpt_name: str = "v2-1_768-ema-pruned.safetensors") -> dict:
+    """The same fix on a real SD 2.x-v checkpoint (the user's own file in models/checkpoints)."""
+    return _checkpoint_fix_graph(ckpt_name, "a dark moody photograph of a lighthouse at night", "", 768, 25, 7.5,
+                                 "zsnr/sd2v")
+
+
+def fix_noobai_vpred_checkpoint_graph(ckpt_name: str = "noobaiXLNAIXL_vPred10Version.safetensors") -> dict:
+    """A NoobAI-XL v-pred (or other SDXL zsnr fine-tune) checkpoint: the host reads its `v_pred` and
+    `ztsnr` keys and clamps alphā_T to 4.9e-8; ZeroTerminalSNR makes it exact SNR 0 with an exact
+    first step, VPredictionAdapter keeps v prediction for merges that lost the `v_pred` key."""
+    return _checkpoint_fix_graph(ckpt_name, "masterpiece, best quality, 1girl, night, city lights, dark background",
+                                 "worst quality, low quality", 1024, 28, 5.0, "zsnr/noobai_vpred")
 
 
 def schedule_plot_graph(spacing: str = "trailing", steps: int = 10, y_axis: str = "log_snr") -> dict:
