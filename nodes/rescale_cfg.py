@@ -18,6 +18,7 @@ from comfy_api.latest import io
 
 from ..samplers.guidance import rescaled_cfg_x0_change, unguided_x0_change, work_dtype
 from ..samplers.prediction import SPACES
+from ..schedules.conversions import flow_pair, vp_pair
 from ..schedules.snr_zero import is_snr_zero
 from .errors import node_error, require_model
 from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
@@ -78,26 +79,12 @@ def model_pair(model_sampling, path: str, sigma: torch.Tensor, x: torch.Tensor):
 
 def device_pair(path: str, sigma: torch.Tensor, sigma_data: float = 1.0, terminal_sigma: float | None = None,
                 rflow: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """schedules/conversions.py's vp_pair / flow_pair, computed on sigma's device in sigma's
-    precision (at least float32; some devices have no float64) without their input checks.
-
-    Why not call them: each moves sigma to the CPU and checks it with `.any()`, one copy and
-    two scalar reads per step, each a stall on a GPU (issue #15); the host never passes a
-    negative or NaN sigma. tests/host/test_host_syncs.py checks these values equal
-    vp_pair's and flow_pair's, so the two cannot drift apart.
-    """
-    sigma = sigma.detach().to(torch.promote_types(sigma.dtype, torch.float32))
+    """schedules/conversions.py's vp_pair / flow_pair on sigma's device (on_device: no host-device
+    synchronisation per step, tests/host/test_host_syncs.py); Cosmos RFlow's sigma is converted
+    to the flow time sigma/(1+sigma) first."""
     if path == "flow":
-        sigma = sigma / (1 + sigma) if rflow else sigma
-        sigma = sigma.clamp(max=1.0)
-        return 1 - sigma, sigma
-    norm = torch.hypot(sigma, torch.full_like(sigma, sigma_data))
-    at_zero = torch.isinf(sigma)
-    if terminal_sigma is not None:
-        at_zero = at_zero | is_snr_zero(sigma, terminal_sigma)
-    signal = torch.where(at_zero, torch.zeros_like(sigma), sigma_data / norm)
-    noise = torch.where(at_zero, torch.ones_like(sigma), sigma / norm)
-    return signal, noise
+        return flow_pair(sigma / (1 + sigma) if rflow else sigma, on_device=True)
+    return vp_pair(sigma, sigma_data, terminal_sigma, on_device=True)
 
 
 def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor,

@@ -114,31 +114,44 @@ def timestep_from_sigma(sigma, sigma_table: torch.Tensor) -> torch.Tensor:
     return torch.where(sigma <= table.min(), 0.0, timestep)
 
 
-def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair_sigma(sigma, on_device: bool) -> torch.Tensor:
+    """float64 on the CPU (checked by the caller), or on sigma's own device in its precision (at
+    least float32; some devices have no float64) for per-step callers: a move to the CPU or a
+    check with `.any()` is a host-device synchronisation, a stall on a GPU at every step."""
+    sigma = torch.as_tensor(sigma).detach()
+    if on_device:
+        return sigma.to(torch.promote_types(sigma.dtype, torch.float32))
+    return sigma.to(device="cpu", dtype=torch.float64)
+
+
+def vp_pair(sigma, sigma_data: float = 1.0, terminal_sigma: float | None = None,
+            on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(signal, noise) = (sigma_data, sigma)/sqrt(sigma² + sigma_data²), float64, for ComfyUI's VE sigma.
 
     With sigma_data = 1 this is (sqrt(alphā), sqrt(1-alphā)), alphā = 1/(1+sigma²); other
     sigma_data (EDM) measure x0 in units of sigma_data. sigma = inf, and every sigma at or above
     `terminal_sigma` (a model's declared SNR-0 sentinel), give exactly (0, 1): alphā = 0.
+    on_device: computed where sigma is, without the input check (_pair_sigma), for the host's
+    own sigmas at every step (nodes/rescale_cfg.py).
     """
-    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
-    if (sigma < 0).any() or sigma.isnan().any():
+    sigma = _pair_sigma(sigma, on_device)
+    if not on_device and ((sigma < 0).any() or sigma.isnan().any()):
         raise ValueError(f"input 'sigma' must be >= 0; got {sigma}")
-    sigma_data = torch.as_tensor(float(sigma_data), dtype=torch.float64)
-    norm = torch.hypot(sigma, sigma_data)
-    finite = torch.isfinite(sigma)
-    signal = torch.where(finite, sigma_data / norm, torch.zeros_like(sigma))
-    noise = torch.where(finite, sigma / norm, torch.ones_like(sigma))
+    norm = torch.hypot(sigma, torch.full_like(sigma, float(sigma_data)))
+    at_zero = torch.isinf(sigma)
     if terminal_sigma is not None:
-        at_zero = is_snr_zero(sigma, terminal_sigma)
-        signal = torch.where(at_zero, torch.zeros_like(signal), signal)
-        noise = torch.where(at_zero, torch.ones_like(noise), noise)
+        at_zero = at_zero | is_snr_zero(sigma, terminal_sigma)
+    signal = torch.where(at_zero, torch.zeros_like(sigma), float(sigma_data) / norm)
+    noise = torch.where(at_zero, torch.ones_like(sigma), sigma / norm)
     return signal, noise
 
 
-def flow_pair(sigma) -> tuple[torch.Tensor, torch.Tensor]:
-    """(signal, noise) = (1-sigma, sigma), float64, for flow matching; sigma = 1 is SNR 0 exactly."""
-    sigma = torch.as_tensor(sigma).detach().to(device="cpu", dtype=torch.float64)
-    if ((sigma < 0) | (sigma > 1) | sigma.isnan()).any():
+def flow_pair(sigma, on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal, noise) = (1-sigma, sigma), float64, for flow matching; sigma = 1 is SNR 0 exactly.
+    on_device: as vp_pair's, with sigma clamped to 1 instead of checked."""
+    sigma = _pair_sigma(sigma, on_device)
+    if on_device:
+        sigma = sigma.clamp(max=1.0)
+    elif ((sigma < 0) | (sigma > 1) | sigma.isnan()).any():
         raise ValueError(f"input 'sigma' must lie in [0, 1] for a flow model; got {sigma}")
     return 1 - sigma, sigma
