@@ -15,15 +15,15 @@ Run from the repository root (see benchmarks/README.md):
   .venv/bin/python benchmarks/quality_per_nfe.py --batches 4 --nfe 25 --samplers all --configs ours/karras
 
 Sizes: --sizes 32,64,128 samples every configuration at each image side (records carry their
-size; tables, floors and the NFE plot are per size, _plot.w1_against_size plots W1 against size).
+size; tables, floors and the NFE plot are per size, charts.w1_against_size plots W1 against size).
 Schedules that are nodes, not names in the host's scheduler list (NODE_SCHEDULES: the host's
 AlignYourStepsScheduler with its SD1 table, GITSScheduler, and our logsnr_resolution, which needs
 the latent's size from TimestepSpacingScheduler's latent input) run through the host's SamplerCustom
 with those sigmas, with the same noise as KSampler.
 
 About 380 lines in one file on purpose: sampling, --merge and the two report tables all read and
-write the one JSON format of benchmarks/results/; the host glue and the plots are in _host.py and
-_plot.py, the figures in reference/metrics.py.
+write the one JSON format of benchmarks/results/; the host glue is in _host.py, the plots in
+tools/charts.py, the figures in reference/metrics.py.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import _host
-import _plot
+import charts
 import torch
 from pure_core import datasets, metrics  # (tools/ is on PYTHONPATH, tools/bootstrap.py)
 
@@ -366,12 +366,12 @@ def main(argv=None) -> None:
     for size in sizes_of(result):
         print(table(at_size(result, size)) + "\n")
         png = args.output.with_name(f"{args.output.stem}{'' if len(sizes_of(result)) == 1 else f'_{size}'}.png")
-        _plot.w1_against_nfe(at_size(result, size)).save(png)
+        charts.w1_against_nfe(at_size(result, size)).save(png)
         written.append(png)
     if len(sizes_of(result)) > 1:
         print(size_table(result))
         png = args.output.with_name(f"{args.output.stem}_per_size.png")
-        _plot.w1_against_size(result).save(png)
+        charts.w1_against_size(result).save(png)
         written.append(png)
     print(f"\nwrote {', '.join(map(str, written))}")
 

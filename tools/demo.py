@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from charts import histogram_chart
 from comfy_server import ROOT, ComfyServer
-from demo_images import decode_png, histogram_chart, labelled_grid, per_image_brightness, to_uint8
+from demo_images import decode_png, labelled_grid, per_image_brightness, to_uint8
 from demo_report import figures, markdown_table
 from demo_trained_pair import SEEDS as TRAINED_PAIR_SEEDS
 from demo_trained_pair import STEPS as TRAINED_PAIR_STEPS

@@ -1,4 +1,4 @@
-"""Image helpers for the demo: decode /view PNGs, labelled grids, the brightness histogram.
+"""Image helpers for the demo: decode /view PNGs, labelled grids (charts live in tools/charts.py).
 
 The figures computed from the images are defined in reference/metrics.py, the one metrics module;
 per_image_brightness below only returns its brightness of decoded images as numpy."""
@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from charts import label_font
+from PIL import Image, ImageDraw
 from pure_core import metrics
 
 
@@ -18,16 +19,6 @@ def decode_png(data: bytes) -> np.ndarray:
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def label_font(size: int = 14):
-    """DejaVu Sans where the system has it (Debian, the host's wheels), else Pillow's bitmap font."""
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default()
 
 
 def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, scale: int = 1,
@@ -57,35 +48,3 @@ def labelled_grid(rows: list[tuple[str, list[np.ndarray]]], columns: int = 8, sc
 def per_image_brightness(images: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """Per-image brightness of decoded images (reference/metrics.pixel_brightness) as numpy."""
     return metrics.pixel_brightness(images).numpy()
-
-
-def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,
-                    value_range=(-1.0, 1.0), title: str = "", width: int = 720, height: int = 360) -> Image.Image:
-    """Overlaid outline histograms (density) of several 1-D samples, with legend and axis labels."""
-    font = label_font(13)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    left, right, top, bottom = 60, width - 20, 40, height - 50
-    edges = np.linspace(value_range[0], value_range[1], bins + 1)
-    densities = [np.histogram(np.clip(values, *value_range), bins=edges, density=True)[0] for _, values, _ in series]
-    peak = max(float(d.max()) for d in densities) or 1.0
-    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    for tick in np.linspace(value_range[0], value_range[1], 5):
-        x = left + (tick - value_range[0]) / (value_range[1] - value_range[0]) * (right - left)
-        draw.line([x, bottom, x, bottom + 4], fill=(0, 0, 0))
-        draw.text((x - 12, bottom + 6), f"{tick:+.1f}", fill=(0, 0, 0), font=font)
-    draw.text(((left + right) // 2 - 120, bottom + 24), "per-image mean brightness (latent scale)", fill=(0, 0, 0), font=font)
-    draw.text((8, top - 4), "density", fill=(0, 0, 0), font=font)
-    if title:
-        draw.text((left, 10), title, fill=(0, 0, 0), font=label_font(15))
-    for index, ((label, _, colour), density) in enumerate(zip(series, densities, strict=True)):
-        points = []
-        for b in range(bins):
-            x0 = left + b / bins * (right - left)
-            x1 = left + (b + 1) / bins * (right - left)
-            y = bottom - density[b] / peak * (bottom - top - 10)
-            points += [(x0, y), (x1, y)]
-        draw.line([(left, bottom)] + points + [(right, bottom)], fill=colour, width=3)
-        draw.rectangle([right - 210, top + 8 + 18 * index, right - 196, top + 20 + 18 * index], fill=colour)
-        draw.text((right - 190, top + 6 + 18 * index), label, fill=(0, 0, 0), font=font)
-    return canvas

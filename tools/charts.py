@@ -1,11 +1,57 @@
-"""A small log-log line plot with Pillow (the host brings Pillow, not matplotlib): W1 against NFE,
-one panel per sampler, one line per configuration, the seed count's noise floor as a band."""
+"""The dev tooling's charts, drawn with Pillow (the host brings Pillow, not matplotlib): the label
+font, the demo's brightness histogram, and the benchmark's log-log plots (W1 against NFE, one
+panel per sampler, one line per configuration, the seed count's noise floor as a band; W1 against
+image size). The Schedule Plot node draws its own chart (nodes/schedule_plot.py): the pack cannot
+import the dev tooling at run time."""
 from __future__ import annotations
 
 import math
 
-from demo_images import label_font as _font
-from PIL import Image, ImageDraw
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def label_font(size: int = 14):
+    """DejaVu Sans where the system has it (Debian, the host's wheels), else Pillow's bitmap font."""
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default()
+
+
+def histogram_chart(series: list[tuple[str, np.ndarray, tuple[int, int, int]]], bins: int = 24,
+                    value_range=(-1.0, 1.0), title: str = "", width: int = 720, height: int = 360) -> Image.Image:
+    """Overlaid outline histograms (density) of several 1-D samples, with legend and axis labels."""
+    font = label_font(13)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    left, right, top, bottom = 60, width - 20, 40, height - 50
+    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+    densities = [np.histogram(np.clip(values, *value_range), bins=edges, density=True)[0] for _, values, _ in series]
+    peak = max(float(d.max()) for d in densities) or 1.0
+    draw.rectangle([left, top, right, bottom], outline=(0, 0, 0))
+    for tick in np.linspace(value_range[0], value_range[1], 5):
+        x = left + (tick - value_range[0]) / (value_range[1] - value_range[0]) * (right - left)
+        draw.line([x, bottom, x, bottom + 4], fill=(0, 0, 0))
+        draw.text((x - 12, bottom + 6), f"{tick:+.1f}", fill=(0, 0, 0), font=font)
+    draw.text(((left + right) // 2 - 120, bottom + 24), "per-image mean brightness (latent scale)", fill=(0, 0, 0), font=font)
+    draw.text((8, top - 4), "density", fill=(0, 0, 0), font=font)
+    if title:
+        draw.text((left, 10), title, fill=(0, 0, 0), font=label_font(15))
+    for index, ((label, _, colour), density) in enumerate(zip(series, densities, strict=True)):
+        points = []
+        for b in range(bins):
+            x0 = left + b / bins * (right - left)
+            x1 = left + (b + 1) / bins * (right - left)
+            y = bottom - density[b] / peak * (bottom - top - 10)
+            points += [(x0, y), (x1, y)]
+        draw.line([(left, bottom)] + points + [(right, bottom)], fill=colour, width=3)
+        draw.rectangle([right - 210, top + 8 + 18 * index, right - 196, top + 20 + 18 * index], fill=colour)
+        draw.text((right - 190, top + 6 + 18 * index), label, fill=(0, 0, 0), font=font)
+    return canvas
+
 
 PANEL_W, PANEL_H, MARGIN = 330, 250, 44
 PALETTE = ["#d62728", "#ff7f0e", "#8c564b", "#9467bd", "#e377c2", "#1f77b4", "#17becf", "#2ca02c",
@@ -63,7 +109,7 @@ def w1_against_nfe(result: dict, columns: int = 3) -> Image.Image:
     legend_h = 18 * math.ceil(len(configs) / 3) + 40
     image = Image.new("RGB", (columns * PANEL_W, rows * PANEL_H + legend_h), "white")
     draw = ImageDraw.Draw(image)
-    font = _font(11)
+    font = label_font(11)
     for index, sampler in enumerate(samplers):
         lines = {}
         for record in records:
@@ -74,7 +120,7 @@ def w1_against_nfe(result: dict, columns: int = 3) -> Image.Image:
     y = rows * PANEL_H + 6
     draw.text((6, y), f"W1/std(data) against NFE; {result.get('batches', 1)} x {result['seeds']} seeds, {result['size']}x{result['size']}; "
                       f"grey line: noise floor {result['floor']['w1']:.3f}, band up to 1.5 x floor",
-              fill="black", font=_font(12))
+              fill="black", font=label_font(12))
     for index, config in enumerate(configs):
         x, row = 6 + (index % 3) * (columns * PANEL_W // 3), y + 22 + 18 * (index // 3)
         draw.line([x, row + 7, x + 24, row + 7], fill=colours[config], width=3)
@@ -96,7 +142,7 @@ def w1_against_size(result: dict, columns: int = 3) -> Image.Image:
     legend_h = 18 * math.ceil(len(configs) / 3) + 40
     image = Image.new("RGB", (columns * PANEL_W, rows * PANEL_H + legend_h), "white")
     draw = ImageDraw.Draw(image)
-    font = _font(11)
+    font = label_font(11)
     for index, (sampler, column) in enumerate(panels):
         origin = ((index % columns) * PANEL_W, (index // columns) * PANEL_H)
         left, top = origin[0] + MARGIN, origin[1] + 22
@@ -134,7 +180,7 @@ def w1_against_size(result: dict, columns: int = 3) -> Image.Image:
                 draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=colours[config])
     y = rows * PANEL_H + 6
     draw.text((6, y), f"W1/std(data) against image size; {result.get('batches', 1)} x {result['seeds']} seeds per "
-                      "point; grey dots: noise floor per size, band up to 1.5 x floor", fill="black", font=_font(12))
+                      "point; grey dots: noise floor per size, band up to 1.5 x floor", fill="black", font=label_font(12))
     for index, config in enumerate(configs):
         x, row = 6 + (index % 3) * (columns * PANEL_W // 3), y + 22 + 18 * (index // 3)
         draw.line([x, row + 7, x + 24, row + 7], fill=colours[config], width=3)
