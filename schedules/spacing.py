@@ -15,6 +15,7 @@ import operator
 
 import torch
 
+from .conversions import interpolate_at_timesteps
 from .logsnr_spacing import check_latent_size, logsnr_resolution_timesteps, logsnr_uniform_timesteps
 
 
@@ -135,26 +136,15 @@ def sigmas_at_timesteps(timesteps: torch.Tensor, sigma_table: torch.Tensor) -> t
 
     Integer t: the table entry itself (no rounding through logs). Fractional t: linear
     interpolation in log-sigma between the neighbouring entries, as ComfyUI's
-    ModelSamplingDiscrete.sigma(). An infinite top entry (alphā_T = 0) gives inf at T-1 and for
+    ModelSamplingDiscrete.sigma() (conversions.interpolate_at_timesteps, the one interpolator). An infinite top entry (alphā_T = 0) gives inf at T-1 and for
     every t above T-2, the limit of that interpolation; it never gives NaN.
     """
     table = torch.as_tensor(sigma_table, dtype=torch.float64)
-    t = torch.as_tensor(timesteps, dtype=torch.float64, device=table.device)
     if table.ndim != 1 or table.numel() == 0:
         raise ValueError(
             f"input 'sigma_table' has shape {tuple(table.shape)}; expected a non-empty 1-D table"
         )
-    if t.numel() and (t.isnan().any() or t.min() < 0 or t.max() > table.numel() - 1):
-        raise ValueError(
-            f"input 'timesteps' must lie in [0, {table.numel() - 1}]; got values from {t.min().item()} "
-            f"to {t.max().item()}"
-        )
-    low = t.floor().long()
-    high = t.ceil().long()
-    weight = t - low
-    log_table = table.log()
-    interpolated = ((1 - weight) * log_table[low] + weight * log_table[high]).exp()
-    return torch.where(weight == 0, table[low], interpolated)
+    return interpolate_at_timesteps(table, timesteps, torch.log, torch.exp)
 
 
 def _check_sigma_table(table: torch.Tensor) -> None:
