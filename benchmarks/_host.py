@@ -2,6 +2,7 @@
 network evaluations, and the stock KSampler path with that counter."""
 from __future__ import annotations
 
+import json
 import types
 from pathlib import Path
 
@@ -56,3 +57,11 @@ def ksample(host, model, sampler, scheduler, steps, seeds, size=64, cfg=1.0, see
     samples = pack_nodes.ksample(host, counter.attach(model), sampler, scheduler, steps, seeds, size, cfg,
                                  positive, negative, seed)
     return samples, counter.calls
+
+
+def save_results(results: dict, output: Path, table: str) -> None:
+    """Write a benchmark's JSON (benchmarks/results/, git-ignored) and print its table."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1))
+    print(table)
+    print(f"\nwrote {output}")

@@ -32,7 +32,6 @@ step. Run: python3 tools/bootstrap.py run benchmarks/hook_overhead.py [--quick]
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -199,10 +198,7 @@ def main(argv=None) -> None:
     with torch.no_grad():
         for name in args.latents.split(","):
             results["latents"][name] = measure(host, name, LATENTS[name], args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1))
-    print(table(results))
-    print(f"\nwrote {args.output}")
+    _host.save_results(results, args.output, table(results))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -204,10 +203,7 @@ def main(argv=None) -> None:
                                        batch=int(setup[3].shape[0]), latent=list(setup[3].shape[1:]))
         del setup
         gc.collect()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=1))
-    print(table(results))
-    print(f"\nwrote {args.output}")
+    _host.save_results(results, args.output, table(results))
 
 
 if __name__ == "__main__":
