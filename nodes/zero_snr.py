@@ -9,7 +9,7 @@ from comfy.ldm.modules.diffusionmodules.util import make_beta_schedule
 from comfy_api.latest import io
 
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_alphas_cumprod_zero_terminal_snr
-from ..schedules.snr_zero import TERMINALS
+from ..schedules.snr_zero import TERMINALS, clamp_fits
 from .errors import node_error, require_model
 from .host_sampling import (
     EPSILON,
@@ -24,7 +24,7 @@ from .host_sampling import (
 from .patch_report import UI_KEY, describe
 from .prediction_check import executing_node
 from .validation import SchemaCheckedNode, check_arguments
-from .zsnr_sampling import TerminalDoesNotFit, ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
+from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
 LOG = logging.getLogger("zsnr")
 PREDICTIONS = (V_PREDICTION, EPSILON)
@@ -97,10 +97,7 @@ def declared_class(node_id: str, own_class: type, prediction: str) -> type:
 
 def _patched(node_class: str, patcher, base: torch.Tensor, terminal: str | None, prediction, notes=()) -> io.NodeOutput:
     """The patched clone, and the report of what changed on the node and in the log."""
-    try:
-        sampling = make_sampling(base, terminal, prediction)
-    except TerminalDoesNotFit as error:
-        raise node_error(node_class, "terminal", terminal, f"exact for this model: {error}") from None
+    sampling = make_sampling(base, terminal, prediction)
     clone = patcher.clone()
     clone.add_object_patch("model_sampling", sampling)
     install_first_step_wrapper(clone, sampling, (node_class, executing_node()[1]))
@@ -137,6 +134,13 @@ class ZeroTerminalSNR(SchemaCheckedNode):
             report = describe("ZeroTerminalSNR", model, model.get_model_object("model_sampling"), None,
                               (f"a flow-matching model ({flow}) already ends at SNR 0: returned unchanged",))
             return io.NodeOutput(model, ui={UI_KEY: [report]})
+        # a user-chosen clamp must fit; a clamp the host already applied (VPredictionAdapter keeps it) is the host's
+        rescaled = rescale_alphas_cumprod_zero_terminal_snr(base)
+        if not clamp_fits(rescaled, terminal):
+            raise node_error("ZeroTerminalSNR", "terminal", terminal,
+                             f"exact for this model: after Algorithm 1 its alphā at T-2 is {float(rescaled[-2]):.3g}, "
+                             f"already below the {terminal} value {TERMINALS[terminal]:.3g}, so the clamped sigma "
+                             "table would stop increasing")
         notes = ()
         if prediction_kind(prediction) == EPSILON:
             notes = ("warning: an epsilon-prediction model: at SNR 0 epsilon carries no information about the "

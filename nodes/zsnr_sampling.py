@@ -24,7 +24,7 @@ from ..samplers.prediction_check import judge, judges
 from ..samplers.sampler_families import first_step_noise
 from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
 from ..schedules.conversions import alphas_cumprod_from_sigma, sigma_from_alphas_cumprod
-from ..schedules.snr_zero import TERMINALS, clamp_fits, is_snr_zero, sentinel_sigma
+from ..schedules.snr_zero import TERMINALS, is_snr_zero, sentinel_sigma
 from . import prediction_check
 from .host_sampling import EPSILON, V_PREDICTION, prediction_kind, standard_prediction_class
 
@@ -32,10 +32,6 @@ WRAPPER_KEY = "zsnr_exact_first_step"
 LOG = logging.getLogger("zsnr")
 _UNKNOWN_SAMPLERS_LOGGED: set[str] = set()
 FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
-
-
-class TerminalDoesNotFit(ValueError):
-    """A clamp terminal above alphā_{T-2} of the rescaled schedule (snr_zero.clamp_fits)."""
 
 
 class ZSNRSamplingMixin:
@@ -59,10 +55,6 @@ class ZSNRSamplingMixin:
         alphas_cumprod = self.zsnr_base_alphas_cumprod
         if terminal is not None:
             alphas_cumprod = rescale_alphas_cumprod_zero_terminal_snr(alphas_cumprod)
-            if not clamp_fits(alphas_cumprod, terminal):
-                raise TerminalDoesNotFit(f"terminal {terminal!r} does not fit this schedule: after Algorithm 1 its alphā "
-                                 f"at T-2 is {float(alphas_cumprod[-2]):.3g}, already below the {terminal} value "
-                                 f"{TERMINALS[terminal]:.3g}, so the clamped sigma table would stop increasing")
             if TERMINALS[terminal] > 0:
                 alphas_cumprod = clamp_terminal(alphas_cumprod, TERMINALS[terminal])
         self.zsnr_alphas_cumprod = alphas_cumprod

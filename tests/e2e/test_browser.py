@@ -560,7 +560,8 @@ def mismatched_prediction_graph(trained_schedule: str) -> dict:
     """A v-prediction reference model declared epsilon after ZeroTerminalSNR: node 2 reports its
     patch, node 3 (VPredictionAdapter) declares the wrong prediction and gets the warning."""
     return {
-        "1": {"class_type": "ZSNRReferenceModel", "inputs": {**REFERENCE["inputs"], "trained_schedule": trained_schedule}},
+        "1": {"class_type": "ZSNRReferenceModel", "inputs": {**REFERENCE["inputs"], "dataset": "colour_blobs",
+                                                             "trained_schedule": trained_schedule}},
         "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
         "3": {"class_type": "VPredictionAdapter", "inputs": {"model": ["2", 0], "prediction": "epsilon"}},
         "4": {"class_type": "ZSNRReferenceCondition", "inputs": {"subset": "all"}},
@@ -578,8 +579,8 @@ def test_patch_report_and_prediction_warning_show_on_the_node(page, object_info,
     """nodes/patch_report.py and nodes/prediction_check.py through web/js/zsnr_report.js: after a
     run both patch nodes show what they did; the wrongly declared one shows the warning, and a toast
     names the node to use."""
-    # a model per renderer: the server runs for the whole module and would answer a repeated prompt
-    # from its cache, running (and reporting) nothing
+    # a model no other test of this module queues, one per renderer: the server runs for the whole
+    # module and answers a node it already ran from its cache, without running (or reporting) it
     schedule = {"classic": "scaled_linear_zsnr", "vue": "scaled_linear"}[renderer]
     load_preview_graph(page, object_info, renderer, mismatched_prediction_graph(schedule))
     page.evaluate("""() => {
