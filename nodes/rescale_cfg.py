@@ -67,10 +67,7 @@ def model_pair(model_sampling, path: str, sigma: torch.Tensor, x: torch.Tensor):
     x_t = torch.where(comfy.model_sampling.reshape_sigma(finite, x.ndim), x_t, torch.zeros_like(x_t))
     dtype = work_dtype(x.dtype)
     if path == "flow":
-        if isinstance(model_sampling, comfy.model_sampling.COSMOS_RFLOW):
-            signal, noise = device_pair("flow", sigma, rflow=True)
-        else:
-            signal, noise = device_pair("flow", sigma)
+        signal, noise = device_pair("flow", sigma, rflow=isinstance(model_sampling, comfy.model_sampling.COSMOS_RFLOW))
         return x_t, signal.to(dtype), noise.to(dtype), 1.0
     sigma_data = float(getattr(model_sampling, "sigma_data", 1.0))
     signal, noise = device_pair("vp", sigma, sigma_data, getattr(model_sampling, "zsnr_terminal_sigma", None))
@@ -88,14 +85,15 @@ def device_pair(path: str, sigma: torch.Tensor, sigma_data: float = 1.0, termina
 
 
 def at_terminal_step(model_sampling, path: str, signal: torch.Tensor, sigma: torch.Tensor,
-                     sigma_max: float | None = None) -> torch.Tensor:
+                     top_sigmas: weakref.WeakKeyDictionary) -> torch.Tensor:
     """Per-sample bool: the SNR-0 step, exactly (signal = 0) or the clamped terminal step of a
     zero-terminal-SNR discrete schedule (the host's zsnr option ends at alphā = 4.9e-8, not 0).
-    sigma_max: the model's top sigma as a float, when the caller already read it."""
+    top_sigmas: ModelSampling -> float(sigmas[-1]), the one host read, filled once per ModelSampling."""
     terminal = signal == 0
     if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
-        sigma_max = float(model_sampling.sigmas[-1]) if sigma_max is None else sigma_max
-        terminal = terminal | is_snr_zero(sigma.detach().to(signal.dtype), sigma_max)
+        if model_sampling not in top_sigmas:
+            top_sigmas[model_sampling] = float(model_sampling.sigmas[-1])
+        terminal = terminal | is_snr_zero(sigma.detach().to(signal.dtype), top_sigmas[model_sampling])
     return terminal
 
 
@@ -135,12 +133,7 @@ def make_post_cfg_function(multiplier: float, space: str, terminal_step: str, si
                                                x_t, signal, noise)
         shape = (-1,) + (1,) * (change.ndim - 1)
         if terminal_step == "unguided":
-            sigma_max = None
-            if path == "vp" and getattr(model_sampling, "zsnr", False) and hasattr(model_sampling, "sigmas"):
-                if model_sampling not in top_sigmas:
-                    top_sigmas[model_sampling] = float(model_sampling.sigmas[-1])
-                sigma_max = top_sigmas[model_sampling]
-            terminal = at_terminal_step(model_sampling, path, signal, sigma, sigma_max)
+            terminal = at_terminal_step(model_sampling, path, signal, sigma, top_sigmas)
             unguided = unguided_x0_change(cond_denoised, uncond_denoised, cond_scale)
             change = torch.where(terminal.to(change.device).view(shape), unguided, change)
         if windowed:
