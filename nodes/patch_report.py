@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 
+from ..schedules.conversions import alphas_cumprod_from_sigma, snr_from_alphas_cumprod
 from .host_sampling import describe_sampling, prediction_class, prediction_kind
 
 LOG = logging.getLogger("zsnr")
@@ -41,39 +42,41 @@ def rescale_applied(sampling) -> str:
     return "the host's zsnr option (alphā_T clamped to 4.9e-8)" if getattr(sampling, "zsnr", False) else "none"
 
 
-def terminal(sampling) -> tuple[float, float]:
-    """(terminal SNR, sigma_max) the sampling really uses: an exact model is SNR 0 and sigma inf."""
-    if getattr(sampling, "zsnr_terminal_sigma", None) is not None:
-        return 0.0, math.inf
+def terminal(sampling) -> tuple[float, float, float | None]:
+    """(terminal SNR, sigma_max, the SNR-0 sentinel or None) the sampling really uses: an exact
+    model is SNR 0 and sigma inf, its table holding the finite sentinel instead."""
+    sentinel = getattr(sampling, "zsnr_terminal_sigma", None)
+    if sentinel is not None:
+        return 0.0, math.inf, sentinel
     sigma_max = float(sampling.sigma_max)
-    return 1.0 / sigma_max**2, sigma_max
+    return float(snr_from_alphas_cumprod(alphas_cumprod_from_sigma(sigma_max))), sigma_max, None
 
 
 def _snr(value: float) -> str:
     return "exactly 0" if value == 0 else f"{value:.3g}"
 
 
-def _sigma(value: float) -> str:
-    return "∞ (the host's table holds the finite sentinel 4518.76)" if math.isinf(value) else f"{value:.4g}"
+def _sigma(value: float, sentinel: float | None) -> str:
+    return f"∞ (the host's table holds the finite sentinel {sentinel:.2f})" if math.isinf(value) else f"{value:.4g}"
 
 
 def describe(node_class: str, patcher, before, after, notes: tuple[str, ...] = ()) -> str:
     """The report of one patch: `before`/`after` are the model_sampling objects (after None: the
     model was returned unchanged)."""
     kind_before = prediction_kind(prediction_class(before)) or "unknown"
-    snr_before, sigma_before = terminal(before)
+    snr_before, sigma_before, sentinel_before = terminal(before)
     lines = [f"{node_class}: {family(patcher)} model, sampling {describe_sampling(before)} ({kind_before})",
              f"declared schedule: {declared_schedule(patcher)}",
              f"zero-SNR rescale already applied: {rescale_applied(before)}"]
     if after is None:
-        lines.append(f"terminal SNR {_snr(snr_before)}, sigma_max {_sigma(sigma_before)}: unchanged")
+        lines.append(f"terminal SNR {_snr(snr_before)}, sigma_max {_sigma(sigma_before, sentinel_before)}: unchanged")
     else:
-        snr_after, sigma_after = terminal(after)
+        snr_after, sigma_after, sentinel_after = terminal(after)
         kind_after = prediction_kind(prediction_class(after)) or "unknown"
         lines += [f"prediction: {kind_before} → {kind_after}",
                   f"terminal SNR: {_snr(snr_before)} → {_snr(snr_after)}",
-                  f"sigma_max: {_sigma(sigma_before)} → {_sigma(sigma_after)}"]
-        if getattr(after, "zsnr_terminal_sigma", None) is not None:
+                  f"sigma_max: {_sigma(sigma_before, sentinel_before)} → {_sigma(sigma_after, sentinel_after)}"]
+        if sentinel_after is not None:
             lines.append("first step from SNR 0: exact, with every sampler")
     lines += list(notes)
     text = "\n".join(lines)

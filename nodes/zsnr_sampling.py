@@ -89,7 +89,6 @@ class ZSNRSamplingMixin:
             return denoised
         return torch.where(at_zero, -model_output, denoised)
 
-
     @torch.no_grad()
     def check_first_output(self, sigma, model_output, model_input) -> None:
         """The prediction check (samplers/prediction_check.py) on the first call of a sampling, on
