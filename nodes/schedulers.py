@@ -1,38 +1,66 @@
 """Timestep-spacing schedulers (paper Table 2): a SIGMAS node and entries in the host's list.
 
-The latent size reaches a spacing (logsnr_resolution) only through the SIGMAS node's optional
-`latent` input: the host's scheduler handlers get (model_sampling, steps) alone, so the host-list
-entries space for the reference size (schedules/logsnr_spacing.py, REFERENCE_LATENT_SIZE).
+The latent size reaches a spacing (logsnr_resolution) in two ways: the SIGMAS node's optional
+`latent` input, and the size ZSNRSamplingResolution (nodes/sampling_resolution.py) records on the
+model's sampling object, as the host's ModelSamplingFlux records width and height (upstream
+comfy_extras/nodes_model_advanced.py). The host's scheduler handlers get (model_sampling, steps)
+alone, so the recorded size is all the host-list entries can see; without it they space for the
+reference size (schedules/logsnr_spacing.py, REFERENCE_LATENT_SIZE).
 """
 from __future__ import annotations
 
 import logging
 from functools import partial
 
+import comfy.model_sampling
 import comfy.samplers
 import torch
 from comfy_api.latest import io
 
 from ..schedules.spacing import SPACINGS, spacing_sigmas
 from .errors import node_error, require_model
+from .host_sampling import describe_sampling, is_flow
 from .validation import SchemaCheckedNode, check_arguments
 
 LOG = logging.getLogger("zsnr")
 # sgm_uniform is the host's own name; ours agrees with it, so only the others are registered.
 HOST_LIST_SPACINGS = tuple(s for s in SPACINGS if s != "sgm_uniform")
+# The (height, width) latent size ZSNRSamplingResolution records on a model_sampling object; read
+# by recorded_latent_size, kept across our own re-patches by carry_latent_size.
+LATENT_SIZE_ATTRIBUTE = "zsnr_latent_size"
 
 
-def model_sigma_table(model):
-    """The model's own discrete sigma table (one entry per training timestep), as the host holds it."""
-    model_sampling = require_model("TimestepSpacingScheduler", "model", model).get_model_object("model_sampling")
+def model_sigma_table(model, node_id: str = "TimestepSpacingScheduler"):
+    """The model's own discrete sigma table (one entry per training timestep), as the host holds it.
+
+    Every host sampling class has a `sigmas` buffer, flow and continuous-EDM ones too (upstream
+    comfy/model_sampling.py keeps one "for compatibility with some schedulers"), so the class is
+    what tells a discrete schedule: a ModelSamplingDiscrete (ours included) not predicting a flow.
+    """
+    model_sampling = require_model(node_id, "model", model).get_model_object("model_sampling")
     table = getattr(model_sampling, "sigmas", None)
-    if table is None or table.ndim != 1 or len(table) < 2:
+    discrete = isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscrete) and not is_flow(model_sampling)
+    if not discrete or table is None or table.ndim != 1 or len(table) < 2:
         raise node_error(
-            "TimestepSpacingScheduler", "model", type(model_sampling).__name__,
+            node_id, "model", f"a model with {describe_sampling(model_sampling)} sampling",
             "a model with a discrete schedule (SD 1.x/2.x/XL-style ModelSamplingDiscrete); "
             "continuous-sigma and flow models have no training timesteps to space",
         )
     return table
+
+
+def recorded_latent_size(model_sampling) -> tuple[int, int] | None:
+    """The (height, width) ZSNRSamplingResolution recorded on this sampling object, or None."""
+    return getattr(model_sampling, LATENT_SIZE_ATTRIBUTE, None)
+
+
+def carry_latent_size(source, target) -> None:
+    """Keep a recorded size on a sampling object built from another (ZeroTerminalSNR and
+    VPredictionAdapter replace the model's sampling object; the host's ModelSampling* nodes do not
+    call this, so after them the size is gone)."""
+    size = recorded_latent_size(source)
+    if size is not None:
+        setattr(target, LATENT_SIZE_ATTRIBUTE, size)
 
 
 def latent_size(latent) -> tuple[int, int] | None:
@@ -49,6 +77,10 @@ def latent_size(latent) -> tuple[int, int] | None:
 
 
 class TimestepSpacingScheduler(SchemaCheckedNode):
+    """SIGMAS at the training timesteps a spacing rule picks. logsnr_resolution's latent size: the
+    `latent` input when connected (it is the latent sampled), else the size ZSNRSamplingResolution
+    recorded on the model, else the reference size."""
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -68,7 +100,8 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
                     "reversed (DDIM default); linspace: round(linspace(0, T-1, S)); sgm_uniform: "
                     "fractional, uniform in t from T-1 (the host's sgm_uniform); logsnr_uniform: T-1, then "
                     "uniform in log-SNR; logsnr_resolution: logsnr_uniform with its low-SNR end moved by "
-                    "log(latent pixels / 64x64), for the size of the `latent` input.",
+                    "log(latent pixels / 64x64), for the `latent` input's size (unconnected: the size "
+                    "Sampling Resolution (zsnr) recorded on the model).",
                 ),
                 io.Int.Input("steps", default=20, min=1, max=10000,
                              tooltip="Number of sampling steps S (at most the model's T training timesteps)."),
@@ -78,8 +111,9 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
                              tooltip="Added to leading timesteps (diffusers' steps_offset; SD configs use 1)."),
                 io.Latent.Input("latent", optional=True,
                                 tooltip="The latent to be sampled (e.g. EmptyLatentImage's): its height x width "
-                                        "sets logsnr_resolution's shift. Unconnected: the 64x64 reference size. "
-                                        "The other spacings ignore it."),
+                                        "sets logsnr_resolution's shift. Unconnected: the size Sampling "
+                                        "Resolution (zsnr) recorded on the model, else the 64x64 reference "
+                                        "size. The other spacings ignore it."),
             ],
             outputs=[io.Sigmas.Output(tooltip="steps+1 sigmas, decreasing, ending at 0: connect to the sigmas "
                                               "input of SamplerCustom / SamplerCustomAdvanced.")],
@@ -90,7 +124,10 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
         check_arguments(cls, model=model, spacing=spacing, steps=steps, denoise=denoise, steps_offset=steps_offset,
                         latent=latent)
         table = model_sigma_table(model)
+        # a connected latent is the size sampled; else the model's recorded one (or None: the reference)
         size = latent_size(latent)
+        if size is None:
+            size = recorded_latent_size(model.get_model_object("model_sampling"))
         try:
             sigmas = spacing_sigmas(spacing, steps, table, denoise=denoise, steps_offset=steps_offset,
                                     latent_size=size)
@@ -100,9 +137,10 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
 
 
 def _host_scheduler(spacing: str, model_sampling, steps: int):
-    """A host-list scheduler: no latent size reaches it, so logsnr_resolution spaces for the reference size."""
+    """A host-list scheduler: the host passes no latent, so logsnr_resolution spaces for the size
+    recorded on model_sampling (ZSNRSamplingResolution), or for the reference size without one."""
     try:
-        return spacing_sigmas(spacing, steps, model_sampling.sigmas)
+        return spacing_sigmas(spacing, steps, model_sampling.sigmas, latent_size=recorded_latent_size(model_sampling))
     except ValueError as error:  # raised inside KSampler/BasicScheduler: say whose scheduler it is
         raise ValueError(f"scheduler '{spacing}' (zsnr TimestepSpacingScheduler rule): {error}") from error
 

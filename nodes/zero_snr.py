@@ -23,6 +23,7 @@ from .host_sampling import (
 )
 from .patch_report import UI_KEY, describe
 from .prediction_check import executing_node
+from .schedulers import carry_latent_size
 from .validation import SchemaCheckedNode, check_arguments
 from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
@@ -98,6 +99,7 @@ def declared_class(node_id: str, own_class: type, prediction: str) -> type:
 def _patched(node_class: str, patcher, base: torch.Tensor, terminal: str | None, prediction, notes=()) -> io.NodeOutput:
     """The patched clone, and the report of what changed on the node and in the log."""
     sampling = make_sampling(base, terminal, prediction)
+    carry_latent_size(patcher.get_model_object("model_sampling"), sampling)  # ZSNRSamplingResolution's size
     clone = patcher.clone()
     clone.add_object_patch("model_sampling", sampling)
     install_first_step_wrapper(clone, sampling, (node_class, executing_node()[1]))
