@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 # The documented inputs of every node (README node table); a rename here is a breaking change.
 DOCUMENTED_INPUTS = {
     "TimestepSpacingScheduler": ["model", "spacing", "steps", "denoise", "steps_offset", "latent"],
+    "ZSNRSamplingResolution": ["model", "width", "height"],
     "ZSNRReferenceModel": ["dataset", "trained_schedule", "prediction", "images"],
     "ZSNRReferenceCondition": ["subset"],
     "ZeroTerminalSNR": ["model", "terminal"],

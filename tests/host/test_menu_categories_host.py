@@ -12,6 +12,7 @@ BESIDE = {  # our node -> the host node it belongs next to
     "VPredictionAdapter": "ModelSamplingDiscrete",
     "ZSNRRescaleCFG": "RescaleCFG",
     "TimestepSpacingScheduler": "BasicScheduler",
+    "ZSNRSamplingResolution": "ModelSamplingDiscrete",
 }
 
 
