@@ -10,6 +10,12 @@ log-SNR -inf), clamp_comfy (alphā_T = 4.9e-8: ZeroTerminalSNR's clamp_comfy and
 ModelSamplingDiscrete zsnr option) or clamp_diffusers (alphā_T = 2^-24); a clamped top has a
 finite log-SNR. The older boolean `zsnr` is still accepted: true means exact (what it always
 meant here: ZeroTerminalSNR's default), false means none; giving both is refused.
+
+`latent_height` and `latent_width` (latent positions, both or neither) are the size of the latent
+TimestepSpacingScheduler's `latent` input will carry; they reach the spacing as its latent_size
+(logsnr_resolution moves its window by it, schedules/logsnr_spacing.py; the other spacings ignore
+it). Without them the answer is the one for the 64x64 reference size, as the node gives with its
+`latent` unconnected. The answer echoes `latent_size`: [height, width] or null.
 """
 from __future__ import annotations
 
@@ -33,7 +39,12 @@ SCHEDULES = ("scaled_linear", "linear", "cosine")
 MAX_TRAIN_TIMESTEPS = 10000
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 TERMINAL_MODES = ("none", *TERMINALS)  # none | exact | clamp_comfy | clamp_diffusers
-PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "terminal", "zsnr", "T")
+LATENT_PARAMETERS = ("latent_height", "latent_width")
+# the host's MAX_RESOLUTION (nodes.py) in pixels: a pixel-space latent (EmptyChromaRadianceLatentImage)
+# has that many positions a side, SD's VAE an eighth of it
+MAX_LATENT_SIDE = 16384
+PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "terminal", "zsnr", "T",
+              *LATENT_PARAMETERS)
 
 
 class QueryError(ValueError):
@@ -96,7 +107,22 @@ def parse_query(query) -> dict:
         "schedule": _choice(query, "schedule", "scaled_linear", SCHEDULES),
         "terminal": _terminal(query),
         "num_train_timesteps": total,
+        "latent_size": _latent_size(query),
     }
+
+
+def _latent_size(query) -> tuple[int, int] | None:
+    """(latent_height, latent_width), or None when neither is given; one without the other is refused
+    (a size half given would silently become the reference size)."""
+    given = [name for name in LATENT_PARAMETERS if name in query]
+    if len(given) == 1:
+        missing = next(name for name in LATENT_PARAMETERS if name not in given)
+        raise QueryError(missing, None, "", f"{ROUTE}: parameter '{missing}' is missing: {given[0]} = "
+                         f"{query.get(given[0])!r} is given, and the latent's size needs both latent_height "
+                         "and latent_width (latent positions), or neither for the 64x64 reference size")
+    if not given:
+        return None
+    return tuple(_integer(query, name, 0, 1, MAX_LATENT_SIDE) for name in LATENT_PARAMETERS)
 
 
 def _terminal(query) -> str:
@@ -113,7 +139,7 @@ def _terminal(query) -> str:
 
 
 def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int, schedule: str, terminal: str,
-                     num_train_timesteps: int) -> dict:
+                     num_train_timesteps: int, latent_size: tuple[int, int] | None = None) -> dict:
     """The JSON answer: what TimestepSpacingScheduler returns on a model of this schedule (after
     ZeroTerminalSNR with this terminal mode unless none) and where its steps lie on the log-SNR curve.
 
@@ -124,12 +150,21 @@ def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int
     rescaled = terminal != "none"
     sampling = make_sampling(base, terminal if rescaled else None, "v_prediction")
     _check_clamp_fits(sampling.zsnr_alphas_cumprod, terminal, schedule)
-    sigmas = spacing_sigmas(spacing, steps, sampling.sigmas, denoise=denoise, steps_offset=steps_offset)
-    timesteps = selected_timesteps(spacing, steps, num_train_timesteps, denoise, steps_offset)
+    try:
+        sigmas = spacing_sigmas(spacing, steps, sampling.sigmas, denoise=denoise, steps_offset=steps_offset,
+                                latent_size=latent_size)
+    except ValueError as error:  # the rule names its own argument; here it is two query parameters
+        if "'latent_size'" not in str(error):
+            raise
+        height, width = latent_size
+        raise QueryError("latent_height", latent_size, "", f"{ROUTE}: parameters 'latent_height' and "
+                         f"'latent_width' = {height}x{width}: {error}") from None
+    timesteps = selected_timesteps(spacing, steps, num_train_timesteps, denoise, steps_offset, latent_size)
     series = preview_series(sampling.zsnr_alphas_cumprod, timesteps, base if rescaled else None)
     return {
         "spacing": spacing, "steps": steps, "denoise": denoise, "steps_offset": steps_offset,
         "schedule": schedule, "terminal": terminal, "zsnr": rescaled, "T": num_train_timesteps,
+        "latent_size": None if latent_size is None else list(latent_size),
         "timesteps": timesteps.tolist(),
         "sigmas": sigmas.tolist(),
         **series,

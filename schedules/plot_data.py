@@ -30,16 +30,17 @@ def _check_y_axis(y_axis: str) -> None:
 
 
 def selected_timesteps(spacing: str, steps: int, num_train_timesteps: int, denoise: float = 1.0,
-                       steps_offset: int = 0) -> torch.Tensor:
+                       steps_offset: int = 0, latent_size=None) -> torch.Tensor:
     """The timesteps behind spacing.spacing_sigmas: one per sigma it returns, before its final 0.
 
     The denoise rule is spacing.full_schedule_steps, the one spacing_sigmas applies; denoise <= 0
-    gives none.
+    gives none. latent_size (height, width in latent positions, or None: the reference size) is
+    spacing_sigmas' own argument, passed to the rule the same way (logsnr_resolution reads it).
     """
     total_steps = full_schedule_steps(steps, denoise, num_train_timesteps)
     if total_steps is None:
         return torch.zeros(0, dtype=torch.float64)
-    return select_timesteps(spacing, total_steps, num_train_timesteps, steps_offset)[-steps:]
+    return select_timesteps(spacing, total_steps, num_train_timesteps, steps_offset, latent_size)[-steps:]
 
 
 def timesteps_from_sigmas(sigmas: torch.Tensor, sigma_table: torch.Tensor) -> torch.Tensor:

@@ -379,6 +379,96 @@ def test_live_preview_follows_the_widgets_without_queueing(page, object_info, cl
     assert our_problems(page.zsnr_messages) == []
 
 
+def route_answer(client, params: dict) -> dict:
+    """GET /zsnr/timesteps with a preview's own query (its state.params)."""
+    status, body = client.request("GET", "/zsnr/timesteps?" + urllib.parse.urlencode(params))
+    assert status == 200, body
+    return json.loads(body)
+
+
+def assert_drawn_as_route(state: dict, answer: dict) -> None:
+    """The preview drew the route's steps: every timestep as a mark, x proportional to t."""
+    drawn = state["drawn"]
+    assert state["timesteps"] == answer["timesteps"] == drawn["markTimesteps"]
+    assert drawn["latentSize"] == answer["latent_size"]
+    finite = [t for t, zero in zip(answer["timesteps"], answer["snr_zero"], strict=True) if not zero]
+    assert len(drawn["marks"]) == len(finite) and drawn["snrZeroMarks"] == len(answer["timesteps"]) - len(finite)
+    (x0, _), (x1, _) = drawn["marks"][0], drawn["marks"][-1]
+    for (x, _), t in zip(drawn["marks"], finite, strict=True):  # x = left + t/(T-1)·width, drawn to 0.1 px
+        assert x == pytest.approx(x0 + (t - finite[0]) * (x1 - x0) / (finite[-1] - finite[0]), abs=0.15)
+
+
+def test_live_preview_spaces_for_the_size_of_the_linked_latent(page, object_info, client, renderer):
+    graph = preview_graph()
+    graph["4"] = {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}}
+    graph["5"] = {"class_type": "LatentUpscaleBy", "inputs": {
+        "samples": ["4", 0], "upscale_method": "nearest-exact", "scale_by": 1.5}}
+    graph["3"]["inputs"].update(spacing="logsnr_resolution", latent=["4", 0])
+    load_preview_graph(page, object_info, renderer, graph)
+    queue_before = client.get_json("/queue")
+    # EmptyLatentImage's latent is height // 8 x width // 8 (upstream nodes.py): 1024 pixels, 128 positions
+    square = preview(page, spacing="logsnr_resolution", query={"latent_height": 128, "latent_width": 128})
+    assert square["drawn"]["latentSize"] == [128, 128] and square["drawn"]["header"].endswith("· 128×128 latent")
+    answer = route_answer(client, square["params"])
+    assert_drawn_as_route(square, answer)
+    assert answer["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
+                                                               latent_size=(128, 128)).tolist()
+    reference = plot_data.selected_timesteps("logsnr_resolution", 20, 1000).tolist()
+    assert square["timesteps"] != reference
+    pixels = preview_pixels(page)
+
+    # the upstream width widget: 768 pixels are 96 positions, the preview asks again and re-draws
+    edit_widget(page, renderer, 4, "width", 768)
+    requested(page, latent_height=128, latent_width=96)
+    wide = preview(page, query={"latent_height": 128, "latent_width": 96})
+    assert wide["drawn"]["header"].endswith("· 128×96 latent")
+    assert_drawn_as_route(wide, route_answer(client, wide["params"]))
+    assert wide["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
+                                                             latent_size=(128, 96)).tolist()
+    assert wide["timesteps"] not in (square["timesteps"], reference)
+    assert preview_pixels(page) != pixels, "the preview canvas was not redrawn"
+    node_screenshot(page, renderer, 3, SCREENSHOTS / f"live_latent_size_{renderer}.png")
+
+    # a latent sized only at run time (LatentUpscaleBy): the reference size, and the header says so
+    page.evaluate("""() => { const scheduler = app.graph.getNodeById(3);
+        app.graph.getNodeById(5).connect(0, scheduler, scheduler.findInputSlot('latent'));
+        app.canvas.setDirty(true, true); }""")
+    unknown = preview(page, timesteps=reference)
+    assert "latent_height" not in unknown["params"] and unknown["drawn"]["latentSize"] is None
+    assert unknown["drawn"]["header"].endswith("· 64×64 reference (latent sized at run time)")
+    # unlinked: the node's own reference size
+    page.evaluate("""() => { const scheduler = app.graph.getNodeById(3);
+        scheduler.disconnectInput(scheduler.findInputSlot('latent')); app.canvas.setDirty(true, true); }""")
+    page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.drawn?.header.endsWith('· 64×64 reference')",
+                           timeout=20_000)
+    assert preview(page, timesteps=reference)["drawn"]["latentSize"] is None
+    assert client.get_json("/queue") == queue_before == {"queue_running": [], "queue_pending": []}
+    assert our_problems(page.zsnr_messages) == []
+
+
+def test_live_preview_spaces_for_the_size_recorded_on_the_model(page, object_info, client, renderer):
+    if "ZSNRSamplingResolution" not in object_info:
+        pytest.skip("this host has no ZSNRSamplingResolution node")
+    # reference model → ZSNRSamplingResolution → ZeroTerminalSNR (keeps the recorded size) → scheduler
+    graph = preview_graph()
+    graph["4"] = {"class_type": "ZSNRSamplingResolution", "inputs": {"model": ["1", 0], "width": 1024, "height": 512}}
+    graph["2"]["inputs"]["model"] = ["4", 0]
+    graph["3"]["inputs"]["spacing"] = "logsnr_resolution"
+    load_preview_graph(page, object_info, renderer, graph)
+    # nodes/sampling_resolution.py records (height // 8, width // 8)
+    recorded = preview(page, query={"latent_height": 64, "latent_width": 128})
+    assert recorded["drawn"]["header"].endswith("· 64×128 latent")
+    assert_drawn_as_route(recorded, route_answer(client, recorded["params"]))
+    edit_widget(page, renderer, 4, "height", 768)
+    requested(page, latent_height=96, latent_width=128)
+    preview(page, query={"latent_height": 96, "latent_width": 128})
+    # bypassed, it records nothing: the reference size
+    page.evaluate("() => { app.graph.getNodeById(4).mode = 4; app.canvas.setDirty(true, true); }")
+    reference = plot_data.selected_timesteps("logsnr_resolution", 20, 1000).tolist()
+    assert "latent_height" not in preview(page, timesteps=reference)["params"]
+    assert our_problems(page.zsnr_messages) == []
+
+
 def test_live_preview_shows_route_errors_inside_the_widget(page, object_info, renderer):
     load_preview_graph(page, object_info, renderer)
     preview(page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 
 import pytest
@@ -26,9 +27,12 @@ def ask(client, path=ROUTE, **params):
     return status, json.loads(body)
 
 
-def expected_answer(spacing_name, steps, denoise, steps_offset, schedule, terminal, total):
+def expected_answer(spacing_name, steps, denoise, steps_offset, schedule, terminal, total, latent_size=None):
     """The same answer from the pure functions: Algorithm 1's rescale unless terminal is none; a
-    clamp replaces alphā_T; an exact model's host table ends at the sentinel sigma instead."""
+    clamp replaces alphā_T; an exact model's host table ends at the sentinel sigma instead. The
+    sigmas are spacing_sigmas on that table with the latent's size: what TimestepSpacingScheduler
+    returns (nodes/schedulers.py: spacing_sigmas(..., latent_size=latent_size(latent)) on the model's
+    own table, checked against the host in tests/host/test_spacing_scheduler_host.py)."""
     base = betas.alphas_cumprod_from_betas(betas.make_betas(schedule, total))
     alphas = betas.rescale_alphas_cumprod_zero_terminal_snr(base) if terminal != "none" else base
     if terminal in CLAMPS:
@@ -39,10 +43,11 @@ def expected_answer(spacing_name, steps, denoise, steps_offset, schedule, termin
         comfy_sigma = math.sqrt((1 - COMFY_ZSNR_ALPHAS_CUMPROD_T) / COMFY_ZSNR_ALPHAS_CUMPROD_T)
         table[-1] = max(comfy_sigma, 2 * float(table[-2]))
     table = table.to(torch.float32)  # the host stores its sigma table in float32
-    timesteps = plot_data.selected_timesteps(spacing_name, steps, total, denoise, steps_offset)
+    timesteps = plot_data.selected_timesteps(spacing_name, steps, total, denoise, steps_offset, latent_size)
     return {
         "timesteps": timesteps,
-        "sigmas": spacing.spacing_sigmas(spacing_name, steps, table, denoise=denoise, steps_offset=steps_offset),
+        "sigmas": spacing.spacing_sigmas(spacing_name, steps, table, denoise=denoise, steps_offset=steps_offset,
+                                         latent_size=latent_size),
         "log_snr": plot_data.log_snr_at_timesteps(alphas, timesteps),
         "curve": conversions.log_snr_from_alphas_cumprod(alphas),
         "original": conversions.log_snr_from_alphas_cumprod(base) if terminal != "none" else None,
@@ -151,8 +156,8 @@ def test_defaults_and_both_url_prefixes(client):
     status, plain = ask(client)
     assert status == 200
     assert (plain["spacing"], plain["steps"], plain["denoise"], plain["steps_offset"], plain["schedule"],
-            plain["terminal"], plain["zsnr"], plain["T"]) == ("trailing", 20, 1.0, 0, "scaled_linear", "none",
-                                                               False, 1000)
+            plain["terminal"], plain["zsnr"], plain["T"], plain["latent_size"]) == (
+                "trailing", 20, 1.0, 0, "scaled_linear", "none", False, 1000, None)
     status, prefixed = ask(client, "/api" + ROUTE)
     assert status == 200 and prefixed == plain
 
@@ -181,6 +186,18 @@ INVALID = [
     ({"foo": "1"}, "foo", "'foo' is unknown", "allowed parameters: spacing, steps"),
     ({"steps": ["10", "11"]}, "steps", "['10', '11']", "a single value"),
     # combinations the spacing rules refuse: the pure functions' messages, naming the parameter
+    # the latent's size in latent positions: positive integers, both or neither
+    ({"latent_height": "0", "latent_width": "64"}, "latent_height", "'0'", "an integer from 1 to 16384"),
+    ({"latent_height": "64", "latent_width": "-1"}, "latent_width", "'-1'", "an integer from 1 to 16384"),
+    ({"latent_height": "64.5", "latent_width": "64"}, "latent_height", "'64.5'", "an integer"),
+    ({"latent_height": "64", "latent_width": "wide"}, "latent_width", "'wide'", "an integer"),
+    ({"latent_height": "20000", "latent_width": "64"}, "latent_height", "'20000'", "from 1 to 16384"),
+    ({"latent_height": "128"}, "latent_width", "'latent_width' is missing", "both latent_height and latent_width"),
+    ({"latent_width": "128"}, "latent_height", "'latent_height' is missing", "both latent_height and latent_width"),
+    ({"latent_height": ["64", "128"], "latent_width": "64"}, "latent_height", "['64', '128']", "a single value"),
+    # a 1x1 latent on a 3-timestep schedule: the shift moves the window's start past its end
+    ({"spacing": "logsnr_resolution", "steps": "3", "T": "3", "latent_height": "1", "latent_width": "1"},
+     "latent_height", "'latent_width' = 1x1", "use a larger latent"),
     ({"spacing": "leading", "steps": "10", "steps_offset": "900"}, "steps_offset", "= 900",
      "beyond the last training timestep 999"),
     ({"steps": "20", "denoise": "0.01"}, "denoise", "= 0.01", "more than the 1000 training timesteps"),
@@ -195,6 +212,81 @@ def test_invalid_parameters_get_400_with_a_clear_message(client, params, paramet
     message = body["error"]
     assert message.startswith(ROUTE) and f"'{parameter}'" in message, message
     assert shown in message and allowed in message, message
+
+
+LATENT_SIZES = [(128, 128), (64, 64), (96, 160), (16, 16)]
+
+
+@pytest.mark.parametrize("terminal", ["exact", "clamp_comfy", "none"])
+@pytest.mark.parametrize("latent_size", LATENT_SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_the_latent_size_gives_the_nodes_sigmas_for_that_latent(client, latent_size, terminal):
+    height, width = latent_size
+    status, answer = ask(client, spacing="logsnr_resolution", steps=12, terminal=terminal,
+                         latent_height=height, latent_width=width)
+    assert status == 200, answer
+    assert answer["latent_size"] == [height, width]
+    expected = expected_answer("logsnr_resolution", 12, 1.0, 0, "scaled_linear", terminal, 1000, latent_size)
+    assert torch.equal(torch.tensor(answer["timesteps"], dtype=torch.float64), expected["timesteps"])
+    assert torch.equal(torch.tensor(answer["sigmas"], dtype=torch.float32), expected["sigmas"])
+    log_snr = from_json(answer["log_snr"])
+    finite = ~log_snr.isinf()
+    assert torch.allclose(log_snr[finite], expected["log_snr"][finite], rtol=1e-12)
+    status, at_reference = ask(client, spacing="logsnr_resolution", steps=12, terminal=terminal)
+    assert status == 200 and at_reference["latent_size"] is None
+    # 64x64 is the reference size (schedules/logsnr_spacing.py): the same answer as no size at all
+    assert (answer["sigmas"] == at_reference["sigmas"]) is (latent_size == (64, 64))
+
+
+def printed_tensor(text: str) -> torch.Tensor:
+    """The numbers of a tensor as str(tensor) prints it (PreviewAny's text for a SIGMAS input)."""
+    assert text.startswith("tensor(["), text
+    numbers = re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?", text.split("]")[0])
+    return torch.tensor([float(n) for n in numbers], dtype=torch.float64)
+
+
+def test_the_route_agrees_with_the_node_run_on_an_empty_latent(client):
+    # the node itself, in the server: EmptyLatentImage 1024x768 pixels is a 96x128 latent (nodes.py,
+    # height // 8, width // 8); the host's PreviewAny (comfy_extras/nodes_preview_any.py) shows the
+    # SIGMAS as str(tensor), five significant digits
+    model = {"class_type": "ZSNRReferenceModel", "inputs": {
+        "dataset": "brightness_ramp", "trained_schedule": "scaled_linear", "prediction": "v_prediction"}}
+    graph = {
+        "1": model,
+        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
+        "3": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 768, "batch_size": 1}},
+        "4": {"class_type": "TimestepSpacingScheduler", "inputs": {
+            "model": ["2", 0], "spacing": "logsnr_resolution", "steps": 11, "denoise": 1.0, "steps_offset": 0,
+            "latent": ["3", 0]}},
+        "5": {"class_type": "PreviewAny", "inputs": {"source": ["4", 0]}},
+    }
+    printed = printed_tensor(client.run(graph, timeout=300)["outputs"]["5"]["text"][0])
+    status, answer = ask(client, spacing="logsnr_resolution", steps=11, terminal="exact",
+                         latent_height=96, latent_width=128)
+    assert status == 200, answer
+    route = torch.tensor(answer["sigmas"], dtype=torch.float64)
+    assert len(printed) == len(route) == 12 and printed[-1] == route[-1] == 0
+    assert torch.allclose(printed, route, rtol=1e-4, atol=0)
+    # and the size mattered: the reference-size answer is not within that tolerance
+    status, at_reference = ask(client, spacing="logsnr_resolution", steps=11, terminal="exact")
+    assert status == 200
+    assert not torch.allclose(printed, torch.tensor(at_reference["sigmas"], dtype=torch.float64), rtol=1e-2)
+
+
+def test_the_latent_size_with_denoise_keeps_the_last_steps_of_the_schedule_for_that_size(client):
+    status, answer = ask(client, spacing="logsnr_resolution", steps=8, denoise=0.5, terminal="exact",
+                         latent_height=128, latent_width=96)
+    assert status == 200, answer
+    expected = expected_answer("logsnr_resolution", 8, 0.5, 0, "scaled_linear", "exact", 1000, (128, 96))
+    assert torch.equal(torch.tensor(answer["sigmas"], dtype=torch.float32), expected["sigmas"])
+    assert len(answer["timesteps"]) == 8
+
+
+def test_other_spacings_ignore_the_latent_size_but_echo_it(client):
+    status, sized = ask(client, spacing="trailing", steps=10, terminal="exact", latent_height=128, latent_width=128)
+    status_plain, plain = ask(client, spacing="trailing", steps=10, terminal="exact")
+    assert status == status_plain == 200
+    assert sized["latent_size"] == [128, 128] and plain["latent_size"] is None
+    assert sized["sigmas"] == plain["sigmas"] and sized["timesteps"] == plain["timesteps"]
 
 
 def test_extension_script_is_listed_for_the_frontend(client):

@@ -55,6 +55,40 @@ def test_selected_timesteps_are_those_behind_the_schedulers_sigmas(schedule, nam
     assert torch.equal(expected, sigmas[:-1])
 
 
+@pytest.mark.parametrize("name", spacing.SPACINGS)
+@pytest.mark.parametrize("latent_size", [(64, 64), (128, 128), (96, 160), (16, 16)])
+@pytest.mark.parametrize(("steps", "denoise"), [(10, 1.0), (25, 1.0), (8, 0.6)])
+def test_selected_timesteps_take_the_latent_size_as_the_spacing_does(name, latent_size, steps, denoise):
+    # the live preview's marks (the route's `latent_height` / `latent_width`) are the timesteps the
+    # TimestepSpacingScheduler node spaces for that latent: the same rule, given the same size
+    timesteps = plot_data.selected_timesteps(name, steps, T, denoise, 0, latent_size)
+    total_steps = spacing.full_schedule_steps(steps, denoise, T)
+    assert torch.equal(timesteps, spacing.select_timesteps(name, total_steps, T, 0, latent_size)[-steps:])
+    table = host_table(zsnr_alphas_cumprod())
+    sigmas = spacing.spacing_sigmas(name, steps, table, denoise=denoise, latent_size=latent_size)
+    assert torch.equal(spacing.sigmas_at_timesteps(timesteps, table).to(torch.float32), sigmas[:-1])
+
+
+def test_only_logsnr_resolution_moves_with_the_latent_size():
+    for name in spacing.SPACINGS:
+        at_reference = plot_data.selected_timesteps(name, 12, T)
+        # None is the 64x64 reference size (schedules/logsnr_spacing.py, REFERENCE_LATENT_SIZE)
+        assert torch.equal(plot_data.selected_timesteps(name, 12, T, latent_size=(64, 64)), at_reference)
+        larger = plot_data.selected_timesteps(name, 12, T, latent_size=(128, 128))
+        if name == "logsnr_resolution":
+            # 4x the positions: the window starts log 4 lower in log-SNR, so the steps after the
+            # SNR-0 one lie at higher t (more noise), never lower
+            assert not torch.equal(larger, at_reference) and larger[0] == at_reference[0] == T - 1
+            assert (larger >= at_reference).all()
+        else:
+            assert torch.equal(larger, at_reference), name
+
+
+def test_selected_timesteps_refuse_a_bad_latent_size_by_name():
+    with pytest.raises(ValueError, match="'latent_size'"):
+        plot_data.selected_timesteps("logsnr_resolution", 10, T, latent_size=(0, 64))
+
+
 @pytest.mark.parametrize("schedule", [sd_alphas_cumprod, zsnr_alphas_cumprod])
 @pytest.mark.parametrize("name", spacing.SPACINGS)
 def test_sigmas_map_back_to_their_timesteps(schedule, name):

@@ -1,142 +1,49 @@
 // zsnr live preview: the timesteps a spacing selects, drawn on the model's log-SNR curve inside the
 // Timestep Spacing Scheduler and Schedule Plot nodes, refreshed as spacing / steps / denoise /
-// steps_offset or the model chain change, without queueing a prompt. The numbers come from the
-// pack's Python (GET /zsnr/timesteps), never from a second implementation here. Errors stay in the
-// widget. Help: web/docs/TimestepSpacingScheduler.md, web/docs/ZSNRSchedulePlot.md.
+// steps_offset, the model chain or the latent's size change, without queueing a prompt. The query
+// is read from the graph in zsnr_graph.js; this module draws the answer and hooks the nodes. The
+// numbers come from the pack's Python (GET /zsnr/timesteps), never from a second implementation
+// here. Errors stay in the widget. Help: web/docs/TimestepSpacingScheduler.md, web/docs/ZSNRSchedulePlot.md.
 //
 // Both frontend renderers: the classic LiteGraph canvas and "Nodes 2.0" (setting
 // Comfy.VueNodes.Enabled). The preview is a DOM widget (node.addDOMWidget, a <canvas>), which both
 // show; changes are noticed through each widget's own `callback` (both renderers call it; the Vue
 // one never calls node.onWidgetChanged nor onDrawForeground), every node's onConnectionsChange
-// (links), the `mode` setter of the nodes that set the terminal (bypass), the frontend's
-// `graphChanged` event (undo, loading) and, on the classic canvas, the node's redraw.
+// (links), the `mode` setter of the nodes a model chain or a latent depends on (bypass), the
+// frontend's `graphChanged` event (undo, loading) and, on the classic canvas, the node's redraw.
 //
-// Longer than 250 lines: the graph walk, the drawing and the hooks share one state object and are
-// kept in one module (the frontend also loads every other .js file under web/js as an extension).
+// Longer than 250 lines: the drawing and the hooks share one state object per preview.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
+import {
+  MODE_NODES, PREVIEW_NODES, SIZE_WIDGETS, SIZED_SPACINGS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
+  hasSizeWidgets, nodeClass, previewQuery,
+} from "./zsnr_graph.js";
 
-const PREVIEW_NODES = new Set(["TimestepSpacingScheduler", "ZSNRSchedulePlot"]);
-const WATCHED_WIDGETS = ["spacing", "steps", "denoise", "steps_offset"];
-// Widgets of other nodes a preview reads (modelSchedule, previewQuery): a change re-checks every preview.
-const UPSTREAM_WIDGETS = {
-  ZeroTerminalSNR: ["terminal"], ModelSamplingDiscrete: ["zsnr"], ZSNRReferenceModel: ["trained_schedule"],
-  TimestepSpacingScheduler: WATCHED_WIDGETS,
-};
-// the nodes that set a model's terminal (modelSchedule); bypassing one changes it
-const TERMINAL_NODES = new Set(["ZeroTerminalSNR", "ModelSamplingDiscrete"]);
-// litegraph's constants.ts: links from a subgraph's input node have this origin id
-const SUBGRAPH_INPUT_ID = "-10";
-const BYPASS = 4; // LGraphEventMode.BYPASS: the node passes its inputs through unchanged
 const DEBOUNCE_MS = 200;
 const WIDGET_HEIGHT = 140;
+const HEADER_LINE = 13; // px per header line (11px text)
 const COLOURS = {
   background: "#1b1d21", frame: "#555", text: "#ddd", dim: "#999", curve: "#5b9bea",
   original: "#8a8a8a", marks: "#f0902a", snrZero: "#e0434f", error: "#ff7b7b",
 };
 const previews = new Set(); // the state of every attached preview, for upstream changes
 
-function widgetValue(node, name) {
-  return node?.widgets?.find((w) => w.name === name)?.value;
+// What a change of the graph must change for a preview to ask again.
+function queryKey(query) {
+  return JSON.stringify([query.params, query.marksKnown, query.latentUnknown]);
 }
 
-function nodeClass(node) {
-  return node?.comfyClass ?? node?.type;
-}
-
-// The subgraph nodes (outermost first) whose inner graphs lead from the root graph to `graph`.
-// A subgraph used by several nodes is read through the first one found.
-function subgraphPath(graph, within = app.graph, path = []) {
-  if (!graph || graph === within) return path;
-  for (const node of within?._nodes ?? within?.nodes ?? []) {
-    if (!node.isSubgraphNode?.() || !node.subgraph) continue;
-    const found = subgraphPath(graph, node.subgraph, [...path, node]);
-    if (found) return found;
+// The header's parts: what was asked, and for a spacing that reads the latent size, which size.
+function headerParts(state) {
+  const p = state.params;
+  if (!p) return [];
+  const parts = ["log-SNR", p.spacing, `${p.steps} steps`, p.schedule];
+  if (SIZED_SPACINGS.has(p.spacing)) {
+    if (p.latent_height) parts.push(`${p.latent_height}×${p.latent_width} latent`);
+    else parts.push(state.latentUnknown ? "64×64 reference (latent sized at run time)" : "64×64 reference");
   }
-  return within === app.graph ? [] : null;
-}
-
-// The node feeding `node`'s input (name or index), followed across subgraph boundaries: out of a
-// subgraph through its input node to the subgraph node's input outside, into one through the
-// subgraph node's output to the link inside. `path` says which subgraph nodes hold `node`.
-function sourceOf(node, input, path) {
-  const slot = typeof input === "number" ? input : node?.findInputSlot?.(input) ?? -1;
-  let graph = node?.graph;
-  let linkId = slot < 0 ? null : node.inputs?.[slot]?.link;
-  for (let hop = 0; hop < 64 && graph && linkId != null; hop++) {
-    const link = graph.getLink?.(linkId) ?? graph._links?.get?.(linkId) ?? graph.links?.[linkId];
-    if (!link) return null;
-    if (link.originIsIoNode ?? String(link.origin_id) === SUBGRAPH_INPUT_ID) {
-      const outer = path.at(-1);
-      if (!outer) return null;
-      [graph, path, linkId] = [outer.graph, path.slice(0, -1), outer.inputs?.[link.origin_slot]?.link];
-      continue;
-    }
-    const origin = graph.getNodeById(link.origin_id);
-    if (origin?.isSubgraphNode?.() && origin.subgraph) {
-      const inner = origin.subgraph.outputNode?.slots?.[link.origin_slot];
-      [graph, path, linkId] = [origin.subgraph, [...path, origin], inner?.linkIds?.[0]];
-      continue;
-    }
-    return origin ? { node: origin, path } : null;
-  }
-  return null;
-}
-
-// The model input a node passes on: `model`, or a reroute's only input.
-function modelInput(node) {
-  const slot = node.findInputSlot?.("model") ?? -1;
-  return slot >= 0 ? slot : node.inputs?.length === 1 && nodeClass(node) === "Reroute" ? 0 : -1;
-}
-
-// The sampling schedule the model input will have, read from the graph: the nearest node that
-// sets the terminal decides it (ModelSamplingDiscrete replaces the sampling object, ZeroTerminalSNR
-// rescales; bypassed nodes pass the model on unchanged); the model's source decides the family.
-// ModelSamplingDiscrete's zsnr option is the host's clamp (alphā_T = 4.9e-8), i.e. clamp_comfy.
-function modelSchedule(node, path) {
-  let schedule = "scaled_linear";
-  let terminal;
-  let source = "assumed SD schedule";
-  const seen = new Set();
-  for (let at = sourceOf(node, "model", path); at && !seen.has(at.node);) {
-    const current = at.node;
-    seen.add(current);
-    const cls = nodeClass(current);
-    if (current.mode !== BYPASS && terminal === undefined) {
-      if (cls === "ZeroTerminalSNR") terminal = String(widgetValue(current, "terminal") ?? "exact");
-      if (cls === "ModelSamplingDiscrete") terminal = widgetValue(current, "zsnr") ? "clamp_comfy" : "none";
-    }
-    if (cls === "ZSNRReferenceModel") {
-      schedule = String(widgetValue(current, "trained_schedule") ?? "scaled_linear").replace(/_zsnr$/, "");
-      source = "reference model";
-      break;
-    }
-    const next = modelInput(current);
-    at = next < 0 ? null : sourceOf(current, next, at.path);
-  }
-  return { schedule, terminal: terminal ?? "none", source };
-}
-
-// The query for this node: its own widgets, or those of the Timestep Spacing Scheduler feeding
-// a plot node's `sigmas` input. Any other SIGMAS source is only known after a run.
-function previewQuery(node) {
-  let settings = { node, path: subgraphPath(node.graph) };
-  let marksKnown = true;
-  if (nodeClass(node) === "ZSNRSchedulePlot") {
-    const sigmasSource = sourceOf(node, "sigmas", settings.path);
-    if (sigmasSource && nodeClass(sigmasSource.node) === "TimestepSpacingScheduler") settings = sigmasSource;
-    else if (sigmasSource) marksKnown = false;
-  }
-  const model = modelSchedule(settings.node, settings.path);
-  const source = settings.node;
-  const params = { spacing: widgetValue(source, "spacing") ?? "trailing", steps: widgetValue(source, "steps") ?? 20 };
-  for (const name of ["denoise", "steps_offset"]) {
-    const value = widgetValue(source, name);
-    if (value !== undefined) params[name] = value;
-  }
-  params.schedule = model.schedule;
-  params.terminal = model.terminal;
-  return { params, marksKnown, source: model.source };
+  return parts;
 }
 
 // Draws the answer and returns what it drew (state.drawn, read by the browser tests).
@@ -152,23 +59,25 @@ function drawPreview(canvas, state) {
   ctx.fillRect(0, 0, width, height);
   ctx.font = "11px sans-serif";
   ctx.textBaseline = "top";
-  const p = state.params;
-  const header = p ? `log-SNR · ${p.spacing} · ${p.steps} steps · ${p.schedule}` : "";
-  const drawn = { width, height, header, status: state.status, marks: [], snrZeroMarks: 0, snrZeroArrow: false, topLogSnr: null };
+  const parts = headerParts(state);
+  const header = parts.join(" · ");
+  const drawn = { width, height, header, status: state.status, marks: [], snrZeroMarks: 0, snrZeroArrow: false,
+                  topLogSnr: null, latentSize: null, markTimesteps: [] };
   ctx.fillStyle = COLOURS.text;
-  ctx.fillText(header, 6, 4);
+  const top = 4 + HEADER_LINE * wrapText(ctx, parts, 6, 4, width - 12, HEADER_LINE, " · ") + 3;
   if (state.status === "error") {
     ctx.fillStyle = COLOURS.error;
-    wrapText(ctx, state.error, 6, 20, width - 12, 13);
+    wrapText(ctx, String(state.error).split(" "), 6, top, width - 12, HEADER_LINE);
     return drawn;
   }
   const answer = state.answer;
   if (!answer) {
     ctx.fillStyle = COLOURS.dim;
-    ctx.fillText(state.status === "loading" ? "loading…" : "", 6, 20);
+    ctx.fillText(state.status === "loading" ? "loading…" : "", 6, top);
     return drawn;
   }
-  const plot = { left: 26, top: 20, right: width - 8, bottom: height - 16 };
+  drawn.latentSize = answer.latent_size ?? null; // the size the route spaced for (null: the reference)
+  const plot = { left: 26, top, right: width - 8, bottom: height - 16 };
   const curves = [answer.log_snr_curve, answer.original_log_snr_curve].filter(Boolean);
   const finite = curves.flat().concat(answer.log_snr).filter((v) => v !== null);
   let low = Math.min(...finite);
@@ -226,6 +135,7 @@ function drawPreview(canvas, state) {
   ctx.fillStyle = COLOURS.marks;
   answer.timesteps.forEach((t, i) => {
     const value = answer.log_snr[i];
+    drawn.markTimesteps.push(t);
     ctx.beginPath();
     if (value === null) {
       drawn.snrZeroMarks += 1;
@@ -259,19 +169,23 @@ function strokeCurve(ctx, values, x, y, colour, dash) {
   ctx.setLineDash([]);
 }
 
-function wrapText(ctx, text, left, top, width, lineHeight) {
+// Draws `words` joined by `separator`, broken into lines of at most `width`; returns the line count.
+function wrapText(ctx, words, left, top, width, lineHeight, separator = " ") {
   let line = "";
-  for (const word of String(text).split(" ")) {
-    const candidate = line ? `${line} ${word}` : word;
+  let lines = 1;
+  for (const word of words) {
+    const candidate = line ? `${line}${separator}${word}` : word;
     if (ctx.measureText(candidate).width > width && line) {
       ctx.fillText(line, left, top);
       top += lineHeight;
+      lines += 1;
       line = word;
     } else {
       line = candidate;
     }
   }
   ctx.fillText(line, left, top);
+  return lines;
 }
 
 async function fetchTimesteps(params, signal) {
@@ -331,7 +245,7 @@ function attachPreview(node) {
   widget.serialize = false; // never part of widgets_values, so saved workflows keep their layout
 
   const state = { status: "idle", params: null, answer: null, error: null, marksKnown: true, source: null,
-                  timesteps: [], requests: 0, draws: 0, drawn: null, key: null, canvas, node };
+                  latentUnknown: false, timesteps: [], requests: 0, draws: 0, drawn: null, key: null, canvas, node };
   node.zsnrPreview = state;
   let timer = null;
   let controller = null;
@@ -347,15 +261,15 @@ function attachPreview(node) {
   };
   const refresh = async () => {
     timer = null;
-    const { params, marksKnown, source } = previewQuery(node);
+    const query = previewQuery(node);
     controller?.abort();
     controller = new AbortController();
     const mine = controller;
-    Object.assign(state, { status: "loading", params, marksKnown, source, key: JSON.stringify(params), error: null });
+    Object.assign(state, { status: "loading", ...query, key: queryKey(query), error: null });
     state.requests += 1;
     redraw();
     try {
-      const answer = await fetchTimesteps(params, mine.signal);
+      const answer = await fetchTimesteps(query.params, mine.signal);
       if (mine !== controller) return; // a newer request replaced this one
       Object.assign(state, { status: "ok", answer, timesteps: answer.timesteps, steps: answer.steps,
                              spacing: answer.spacing, terminal: answer.terminal });
@@ -374,7 +288,7 @@ function attachPreview(node) {
   state.check = () => {
     try {
       if (!node.graph || node.graph.getNodeById(node.id) !== node) return;
-      if (timer === null && state.key !== JSON.stringify(previewQuery(node).params)) schedule();
+      if (timer === null && state.key !== queryKey(previewQuery(node))) schedule();
     } catch (error) {
       console.warn("zsnr preview:", error);
     }
@@ -424,10 +338,11 @@ app.registerExtension({
         setTimeout(recheckPreviews, 0); // after the link is in place
         return result;
       };
-      if (UPSTREAM_WIDGETS[cls] && !PREVIEW_NODES.has(cls)) {
-        hookWidgets(node, UPSTREAM_WIDGETS[cls], () => setTimeout(recheckPreviews, 0));
-      }
-      if (TERMINAL_NODES.has(cls)) hookMode(node, () => setTimeout(recheckPreviews, 0));
+      const recheck = () => setTimeout(recheckPreviews, 0);
+      if (UPSTREAM_WIDGETS[cls] && !PREVIEW_NODES.has(cls)) hookWidgets(node, UPSTREAM_WIDGETS[cls], recheck);
+      // a latent's or a recorded size in pixels (zsnr_graph.js, previewQuery)
+      if (hasSizeWidgets(node)) hookWidgets(node, SIZE_WIDGETS, recheck);
+      if (MODE_NODES.has(cls) || hasSizeWidgets(node)) hookMode(node, recheck);
       if (PREVIEW_NODES.has(cls)) attachPreview(node);
     } catch (error) {
       console.warn("zsnr preview: could not attach to node", node?.id, error);
