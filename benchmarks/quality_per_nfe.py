@@ -147,6 +147,18 @@ def score(samples, batches: int, data_images, data_brightness, floor) -> dict:
     }
 
 
+def sample_batches(host, model, sampler: str, scheduler: str, steps: int, args, size: int):
+    """(samples, NFE) of all --batches x --seeds seeds: one call with --seed, or with --batch-calls
+    one call per batch with seed --seed + batch index (other noise, the same statistics), which
+    bounds memory: torchsde's Brownian tree (the SDE samplers) caches noise tensors of the whole
+    batch, about 13 GB for 4096 seeds at 64x64 and four times that at 128x128."""
+    if not args.batch_calls:
+        return sample(host, model, sampler, scheduler, steps, args.seeds * args.batches, size, seed=args.seed)
+    parts = [sample(host, model, sampler, scheduler, steps, args.seeds, size, seed=args.seed + index)
+             for index in range(args.batches)]
+    return torch.cat([samples for samples, _ in parts]), parts[0][1]
+
+
 def run(args, save=None) -> dict:
     """Sample every configuration at every size; `save(result)` is called after each record, so a
     run stopped part-way keeps what it measured."""
@@ -167,11 +179,11 @@ def run(args, save=None) -> dict:
                                 for n in args.nfe] if args.nfe else [(s, f"S={s}") for s in args.steps])
                 for steps, column in step_counts:
                     start = time.perf_counter()
-                    samples, nfe = sample(host, models[kind], sampler, scheduler, steps, args.seeds * args.batches,
-                                          size, seed=args.seed)
+                    samples, nfe = sample_batches(host, models[kind], sampler, scheduler, steps, args, size)
                     record = {"config": config, "kind": kind, "scheduler": scheduler, "sampler": sampler,
                               "steps": steps, "column": column, "nfe": nfe, "seeds": args.seeds,
-                              "batches": args.batches, "size": size, "seconds": round(time.perf_counter() - start, 2)}
+                              "batches": args.batches, "batch_calls": args.batch_calls, "size": size,
+                              "seconds": round(time.perf_counter() - start, 2)}
                     record.update(score(samples, args.batches, data_images, data_brightness, floor))
                     records.append(record)
                     print(f"{size:>4} {config:<24} {sampler:<22} S={steps:<3} NFE={nfe:<3} r={record['r']:.3f} "
@@ -308,6 +320,8 @@ def parse(argv=None):
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
     parser.add_argument("--sizes", default="", help="comma-separated image sides, e.g. 32,64,128 (overrides --size)")
     parser.add_argument("--seed", type=int, default=0, help="KSampler seed of the batch")
+    parser.add_argument("--batch-calls", action="store_true", help="sample each batch in its own call (seed "
+                        "--seed + batch index): bounded memory for many seeds at large sizes")
     parser.add_argument("--steps", default=",".join(map(str, STEP_COUNTS)), help="comma-separated step counts")
     parser.add_argument("--nfe", default="", help="comma-separated NFE budgets: per sampler, the most steps that fit")
     parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS),

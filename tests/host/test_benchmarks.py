@@ -67,6 +67,18 @@ def test_quality_per_nfe_per_size_with_node_schedules(tmp_path):
     assert json.loads(output.read_text())["sizes"] == [8, 12, 16]
 
 
+def test_quality_per_nfe_batch_calls_sample_batch_k_with_seed_plus_k(tmp_path):
+    # --batch-calls: batch k is the same draw as a one-batch run with --seed + k
+    common = ("--seeds", "6", "--size", "12", "--steps", "3", "--samplers", "euler", "--configs", "ours/logsnr_uniform")
+    run_script("quality_per_nfe.py", *common, "--batches", "2", "--batch-calls", "--output", str(tmp_path / "calls.json"))
+    run_script("quality_per_nfe.py", *common, "--seed", "1", "--output", str(tmp_path / "second.json"))
+    (calls,) = json.loads((tmp_path / "calls.json").read_text())["records"]
+    (second,) = json.loads((tmp_path / "second.json").read_text())["records"]
+    assert calls["batch_calls"] is True and len(calls["w1_batches"]) == 2
+    assert calls["w1_batches"][1] == second["w1_batches"][0]
+    assert calls["w1_batches"][0] != calls["w1_batches"][1]
+
+
 def test_hook_overhead_times_every_hook_against_the_unet(tmp_path):
     output = tmp_path / "hooks.json"
     text = run_script("hook_overhead.py", "--quick", "--output", str(output))
