@@ -69,6 +69,7 @@ ALIASES = {
     "gradient_estimation_cfg_pp": "gradient_estimation", "dpmpp_sde_gpu": "dpmpp_sde",
     "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_2m_sde_heun_gpu": "dpmpp_2m_sde_heun", "dpmpp_3m_sde_gpu": "dpmpp_3m_sde",
 }
+CALL_SEEDS = 64  # --batch-calls: seeds per call (sample_batches)
 GOAL_R = (0.85, 1.15)  # goal (1): r in this range and W1 <= 1.5 x floor
 DEFAULT_OUTPUT = _host.RESULTS / "quality_per_nfe.json"
 
@@ -149,13 +150,18 @@ def score(samples, batches: int, data_images, data_brightness, floor) -> dict:
 
 def sample_batches(host, model, sampler: str, scheduler: str, steps: int, args, size: int):
     """(samples, NFE) of all --batches x --seeds seeds: one call with --seed, or with --batch-calls
-    one call per batch with seed --seed + batch index (other noise, the same statistics), which
-    bounds memory: torchsde's Brownian tree (the SDE samplers) caches noise tensors of the whole
-    batch, about 13 GB for 4096 seeds at 64x64 and four times that at 128x128."""
+    calls of at most CALL_SEEDS seeds, call k with seed --seed + k (other noise, the same
+    statistics; W1 is still per batch of --seeds). That bounds memory: a call holds about 140
+    float64 copies of its latents (the reference denoiser's posterior and torchsde's Brownian
+    tree, which caches noise of the whole call): 14 GB for 256 seeds at 128x128, and 16 x 256 in
+    one call does not fit 24 GB at 64x64."""
     if not args.batch_calls:
         return sample(host, model, sampler, scheduler, steps, args.seeds * args.batches, size, seed=args.seed)
-    parts = [sample(host, model, sampler, scheduler, steps, args.seeds, size, seed=args.seed + index)
-             for index in range(args.batches)]
+    per_call = min(args.seeds, CALL_SEEDS)
+    calls = math.ceil(args.seeds * args.batches / per_call)
+    sizes = [min(per_call, args.seeds * args.batches - k * per_call) for k in range(calls)]
+    parts = [sample(host, model, sampler, scheduler, steps, seeds, size, seed=args.seed + k)
+             for k, seeds in enumerate(sizes)]
     return torch.cat([samples for samples, _ in parts]), parts[0][1]
 
 
@@ -320,8 +326,8 @@ def parse(argv=None):
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (the flaw grows with it)")
     parser.add_argument("--sizes", default="", help="comma-separated image sides, e.g. 32,64,128 (overrides --size)")
     parser.add_argument("--seed", type=int, default=0, help="KSampler seed of the batch")
-    parser.add_argument("--batch-calls", action="store_true", help="sample each batch in its own call (seed "
-                        "--seed + batch index): bounded memory for many seeds at large sizes")
+    parser.add_argument("--batch-calls", action="store_true", help="sample in calls of at most CALL_SEEDS "
+                        "seeds, call k with seed --seed + k: bounded memory for many seeds at large sizes")
     parser.add_argument("--steps", default=",".join(map(str, STEP_COUNTS)), help="comma-separated step counts")
     parser.add_argument("--nfe", default="", help="comma-separated NFE budgets: per sampler, the most steps that fit")
     parser.add_argument("--samplers", default=",".join(DEFAULT_SAMPLERS),

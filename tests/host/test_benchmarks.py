@@ -68,7 +68,8 @@ def test_quality_per_nfe_per_size_with_node_schedules(tmp_path):
 
 
 def test_quality_per_nfe_batch_calls_sample_batch_k_with_seed_plus_k(tmp_path):
-    # --batch-calls: batch k is the same draw as a one-batch run with --seed + k
+    # --batch-calls: calls of at most CALL_SEEDS (64) seeds, call k with --seed + k; a batch of 6
+    # seeds is one call, so batch k is the same draw as a one-batch run with --seed + k
     common = ("--seeds", "6", "--size", "12", "--steps", "3", "--samplers", "euler", "--configs", "ours/logsnr_uniform")
     run_script("quality_per_nfe.py", *common, "--batches", "2", "--batch-calls", "--output", str(tmp_path / "calls.json"))
     run_script("quality_per_nfe.py", *common, "--seed", "1", "--output", str(tmp_path / "second.json"))
