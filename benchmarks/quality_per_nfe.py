@@ -28,6 +28,8 @@ tools/charts.py, the figures in reference/metrics.py.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import math
 import sys
@@ -160,9 +162,22 @@ def sample_batches(host, model, sampler: str, scheduler: str, steps: int, args, 
     per_call = min(args.seeds, CALL_SEEDS)
     calls = math.ceil(args.seeds * args.batches / per_call)
     sizes = [min(per_call, args.seeds * args.batches - k * per_call) for k in range(calls)]
-    parts = [sample(host, model, sampler, scheduler, steps, seeds, size, seed=args.seed + k)
-             for k, seeds in enumerate(sizes)]
+    parts = []
+    for k, seeds in enumerate(sizes):
+        parts.append(sample(host, model, sampler, scheduler, steps, seeds, size, seed=args.seed + k))
+        _return_freed_memory()
     return torch.cat([samples for samples, _ in parts]), parts[0][1]
+
+
+def _return_freed_memory() -> None:
+    """Hand memory freed by a call back to the OS. Without it the process grew by about 0.3 GB per
+    64-seed call at 128x128 until the kernel killed it at 24 GB: glibc keeps freed blocks of
+    torch's CPU allocations in its arenas (malloc_trim(3)); elsewhere than glibc, a no-op."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def run(args, save=None) -> dict:
