@@ -6,7 +6,7 @@ The host's own answer for size-dependent schedules is a model patch: ModelSampli
 and height and installs a sampling object built for them (upstream
 comfy_extras/nodes_model_advanced.py). This node does the same for logsnr_resolution: it installs
 a copy of the model's sampling object that carries the latent size (nodes/schedulers.py,
-LATENT_SIZE_ATTRIBUTE), which the host-list entries and TimestepSpacingScheduler read.
+LATENT_SIZE_ATTRIBUTE, record_latent_size), which the host-list entries and TimestepSpacingScheduler read.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import copy
 
 from comfy_api.latest import io
 
-from .schedulers import LATENT_SIZE_ATTRIBUTE, model_sigma_table
+from .schedulers import model_sigma_table, record_latent_size
 from .validation import SchemaCheckedNode, check_arguments
 
 NODE_ID = "ZSNRSamplingResolution"
@@ -31,7 +31,7 @@ def sampling_with_latent_size(model_sampling, size: tuple[int, int]):
     rebuilds (our rescaled table and SNR-0 sentinel); deepcopy keeps the class and copies every
     tensor, so the copy computes what the original does and shares no mutable state with it."""
     recorded = copy.deepcopy(model_sampling)
-    setattr(recorded, LATENT_SIZE_ATTRIBUTE, size)
+    record_latent_size(recorded, size)
     return recorded
 
 

@@ -54,13 +54,18 @@ def recorded_latent_size(model_sampling) -> tuple[int, int] | None:
     return getattr(model_sampling, LATENT_SIZE_ATTRIBUTE, None)
 
 
+def record_latent_size(model_sampling, size: tuple[int, int]) -> None:
+    """Record (height, width) on a sampling object: the one writer of LATENT_SIZE_ATTRIBUTE."""
+    setattr(model_sampling, LATENT_SIZE_ATTRIBUTE, size)
+
+
 def carry_latent_size(source, target) -> None:
     """Keep a recorded size on a sampling object built from another (ZeroTerminalSNR and
     VPredictionAdapter replace the model's sampling object; the host's ModelSampling* nodes do not
     call this, so after them the size is gone)."""
     size = recorded_latent_size(source)
     if size is not None:
-        setattr(target, LATENT_SIZE_ATTRIBUTE, size)
+        record_latent_size(target, size)
 
 
 def latent_size(latent) -> tuple[int, int] | None:
