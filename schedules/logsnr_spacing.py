@@ -98,7 +98,8 @@ def logsnr_resolution_timesteps(steps: int, num_train_timesteps: int, steps_offs
     the image mean is still undecided, and that moves with the SNR of the image mean: down by
     log(N/N_ref). Its high end is where a single latent position's detail is decided, which
     depends on the pixel SNR alone, so no shift there: every size ends at the least noisy
-    trained timestep. The reference N_ref = 64x64 (REFERENCE_LATENT_SIZE) is the size the
+    trained timestep (translating the whole window instead, high end included, measured worse
+    at 128x128: README.md, "Per image size"). The reference N_ref = 64x64 (REFERENCE_LATENT_SIZE) is the size the
     schedule was made for; there this rule is logsnr_uniform exactly, whose window starts at the
     lowest finite trained SNR, where a 64x64 image's mean has SNR at most 4096·e^-15.4 ≈ 8e-4
     (Var(mean x0) <= 1 for unit-variance latents): undecided.
