@@ -30,6 +30,7 @@ from ..schedules.betas import alphas_cumprod_from_betas, make_betas
 from ..schedules.plot_data import preview_series, selected_timesteps
 from ..schedules.snr_zero import TERMINALS, clamp_fits
 from ..schedules.spacing import SPACINGS, spacing_sigmas
+from .validation import MAX_RESOLUTION
 from .zsnr_sampling import make_sampling
 
 LOG = logging.getLogger("zsnr")
@@ -40,9 +41,9 @@ MAX_TRAIN_TIMESTEPS = 10000
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 TERMINAL_MODES = ("none", *TERMINALS)  # none | exact | clamp_comfy | clamp_diffusers
 LATENT_PARAMETERS = ("latent_height", "latent_width")
-# the host's MAX_RESOLUTION (nodes.py) in pixels: a pixel-space latent (EmptyChromaRadianceLatentImage)
-# has that many positions a side, SD's VAE an eighth of it
-MAX_LATENT_SIDE = 16384
+# a pixel-space latent (EmptyChromaRadianceLatentImage) has MAX_RESOLUTION positions a side at most,
+# SD's VAE an eighth of it
+MAX_LATENT_SIDE = MAX_RESOLUTION
 PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "terminal", "zsnr", "T",
               *LATENT_PARAMETERS)
 

@@ -15,13 +15,12 @@ import copy
 from comfy_api.latest import io
 
 from .schedulers import model_sigma_table, record_latent_size
-from .validation import SchemaCheckedNode, check_arguments
+from .validation import MAX_RESOLUTION, SchemaCheckedNode, check_arguments
 
 NODE_ID = "ZSNRSamplingResolution"
 # Pixels per latent position of the SD-family VAE (upstream nodes.py, EmptyLatentImage: height // 8);
 # logsnr_resolution is a spacing for the SD family's schedule (schedules/logsnr_spacing.py).
 VAE_FACTOR = 8
-MAX_PIXELS = 16384  # the host's nodes.MAX_RESOLUTION, the limit of EmptyLatentImage's width and height
 
 
 def sampling_with_latent_size(model_sampling, size: tuple[int, int]):
@@ -36,7 +35,7 @@ def sampling_with_latent_size(model_sampling, size: tuple[int, int]):
 
 
 def _size_input(name: str) -> io.Int.Input:
-    return io.Int.Input(name, default=1024, min=64, max=MAX_PIXELS, step=8,
+    return io.Int.Input(name, default=1024, min=64, max=MAX_RESOLUTION, step=8,
                         tooltip=f"The {name} of the image you sample, in pixels, as EmptyLatentImage's {name}: "
                                 f"the latent's {name} is {name}/8, the SD-family VAE's factor "
                                 "(logsnr_resolution is a spacing for the SD family's schedule).")

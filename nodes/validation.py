@@ -35,6 +35,10 @@ from comfy_api.latest import io
 
 from .errors import node_error
 
+# The host's nodes.MAX_RESOLUTION: the largest width or height its latent nodes (EmptyLatentImage)
+# take, in pixels. One constant for every input of ours bounded by an image side.
+MAX_RESOLUTION = 16384
+
 
 def _choice(spec, value) -> str | None:
     """The allowed text when value is not one of the options, else None."""
