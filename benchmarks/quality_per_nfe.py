@@ -21,7 +21,7 @@ AlignYourStepsScheduler with its SD1 table, GITSScheduler, and our logsnr_resolu
 the latent's size from TimestepSpacingScheduler's latent input) run through the host's SamplerCustom
 with those sigmas, with the same noise as KSampler.
 
-About 380 lines in one file on purpose: sampling, --merge and the two report tables all read and
+About 420 lines in one file on purpose: sampling, --merge and the two report tables all read and
 write the one JSON format of benchmarks/results/; the host glue is in _host.py, the plots in
 tools/charts.py, the figures in reference/metrics.py.
 """

@@ -12,9 +12,11 @@ from comfy_api.latest import io, ui
 from PIL import Image, ImageDraw, ImageFont
 
 from ..schedules.conversions import alphas_cumprod_from_sigma
+from ..schedules.logsnr_spacing import REFERENCE_LATENT_SIZE
 from ..schedules.plot_data import Y_AXES, PlotData, build_plot_data, selected_timesteps, timesteps_from_sigmas
-from ..schedules.spacing import SPACINGS
+from ..schedules.spacing import SIZE_AWARE_SPACINGS, SPACINGS
 from .errors import check_sigmas, node_error
+from .schedulers import recorded_latent_size
 from .validation import SchemaCheckedNode, check_arguments
 from .zero_snr import FlowModel, model_schedule
 
@@ -179,6 +181,14 @@ def render_plot(data: PlotData, title: str) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).unsqueeze(0)
 
 
+def _size_note(spacing: str, latent_size) -> str:
+    """The latent size a size-aware spacing was drawn for, for the title; the others read none."""
+    if spacing not in SIZE_AWARE_SPACINGS:
+        return ""
+    height, width = latent_size or REFERENCE_LATENT_SIZE
+    return f", {height}x{width} latent" + ("" if latent_size else " (reference)")
+
+
 class ZSNRSchedulePlot(SchemaCheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -219,9 +229,10 @@ class ZSNRSchedulePlot(SchemaCheckedNode):
             if sigmas is not None:
                 marked = timesteps_from_sigmas(sigmas, table)
                 source = f"{len(marked)} steps from the SIGMAS input"
-            else:
-                marked = selected_timesteps(spacing, steps, len(table))
-                source = f"{spacing} spacing, {steps} steps"
+            else:  # the size ZSNRSamplingResolution recorded, as the KSampler list takes it
+                latent_size = recorded_latent_size(model.get_model_object("model_sampling"))
+                marked = selected_timesteps(spacing, steps, len(table), latent_size=latent_size)
+                source = f"{spacing} spacing, {steps} steps" + _size_note(spacing, latent_size)
         except ValueError as error:
             raise ValueError(f"{NODE_ID}: {error}") from error
         label = "zero terminal SNR (sampling)" if original is not None else "model schedule"

@@ -108,6 +108,7 @@ SPACING_RULES = {
     "logsnr_resolution": logsnr_resolution_timesteps,
 }
 SPACINGS = tuple(SPACING_RULES)
+SIZE_AWARE_SPACINGS = ("logsnr_resolution",)  # the rules that read latent_size (web/js/zsnr_graph.js SIZED_SPACINGS)
 
 
 def select_timesteps(

@@ -454,18 +454,25 @@ def test_live_preview_spaces_for_the_size_recorded_on_the_model(page, object_inf
     graph["4"] = {"class_type": "ZSNRSamplingResolution", "inputs": {"model": ["1", 0], "width": 1024, "height": 512}}
     graph["2"]["inputs"]["model"] = ["4", 0]
     graph["3"]["inputs"]["spacing"] = "logsnr_resolution"
+    # a plot node's own spacing reads the recorded size too (nodes/schedule_plot.py)
+    graph["5"] = {"class_type": "ZSNRSchedulePlot", "inputs": {
+        "model": ["2", 0], "spacing": "logsnr_resolution", "steps": 20, "y_axis": "log_snr"}}
     load_preview_graph(page, object_info, renderer, graph)
+    plot_node = "app.graph.getNodeById(5)"
     # nodes/sampling_resolution.py records (height // 8, width // 8)
-    recorded = preview(page, query={"latent_height": 64, "latent_width": 128})
-    assert recorded["drawn"]["header"].endswith("· 64×128 latent")
-    assert_drawn_as_route(recorded, route_answer(client, recorded["params"]))
+    for node in ("app.graph.getNodeById(3)", plot_node):
+        recorded = preview(page, node, query={"latent_height": 64, "latent_width": 128})
+        assert recorded["drawn"]["header"].endswith("· 64×128 latent")
+        assert_drawn_as_route(recorded, route_answer(client, recorded["params"]))
     edit_widget(page, renderer, 4, "height", 768)
     requested(page, latent_height=96, latent_width=128)
     preview(page, query={"latent_height": 96, "latent_width": 128})
+    preview(page, plot_node, query={"latent_height": 96, "latent_width": 128})
     # bypassed, it records nothing: the reference size
     page.evaluate("() => { app.graph.getNodeById(4).mode = 4; app.canvas.setDirty(true, true); }")
     reference = plot_data.selected_timesteps("logsnr_resolution", 20, 1000).tolist()
     assert "latent_height" not in preview(page, timesteps=reference)["params"]
+    assert "latent_height" not in preview(page, plot_node, timesteps=reference)["params"]
     assert our_problems(page.zsnr_messages) == []
 
 

@@ -14,6 +14,9 @@ never a 5xx, never success, never a traceback through the pack in a validation a
 The host's own 500 on a body that is not a JSON object happens in server.py before any node
 is looked at; it is outside the pack and not posted here. Figures: printed by the last test and
 written to test_output/reliability/fuzz.json.
+
+About 600 lines on purpose: every generator reads the same contract snapshot and every case is
+judged by the same verdict, so a case and the rule it is held to stay in one file.
 """
 from __future__ import annotations
 

@@ -126,6 +126,26 @@ def test_sigmas_input_marks_the_same_steps_as_spacing_and_steps(host):
     assert not torch.equal(trailing[:, TITLE_ROWS:], by_rule[:, TITLE_ROWS:])
 
 
+def test_logsnr_resolution_is_marked_for_the_size_recorded_on_the_model(host, schedule_plot_module):
+    model = zero_snr(host, reference(host))
+    patched = host.node["ZSNRSamplingResolution"].execute(model=model, width=1024, height=512).result[0]
+    recorded, _ = plot(host, patched, spacing="logsnr_resolution", steps=8)
+    # what TimestepSpacingScheduler (and the KSampler list) space for the recorded 64x128 latent
+    sigmas = scheduler_sigmas(host, patched, "logsnr_resolution", 8)
+    _, _, table = schedule_plot_module.model_schedules(patched)
+    assert torch.equal(plot_data.timesteps_from_sigmas(sigmas, table),
+                       spacing.select_timesteps("logsnr_resolution", 8, 1000, latent_size=(64, 128)))
+    by_sigmas, _ = plot(host, patched, spacing="trailing", steps=3, sigmas=sigmas)
+    assert torch.equal(recorded[:, TITLE_ROWS:], by_sigmas[:, TITLE_ROWS:])
+    at_reference_size, _ = plot(host, model, spacing="logsnr_resolution", steps=8)
+    assert not torch.equal(at_reference_size[:, TITLE_ROWS:], recorded[:, TITLE_ROWS:])
+    # the other spacings read no size; the title names the one drawn
+    assert torch.equal(plot(host, patched, spacing="trailing", steps=8)[0], plot(host, model, spacing="trailing", steps=8)[0])
+    assert schedule_plot_module._size_note("logsnr_resolution", (64, 128)) == ", 64x128 latent"
+    assert schedule_plot_module._size_note("logsnr_resolution", None) == ", 64x64 latent (reference)"
+    assert schedule_plot_module._size_note("trailing", (64, 128)) == ""
+
+
 def test_sigmas_of_a_host_scheduler_are_marked(host):
     import comfy.samplers
 

@@ -181,8 +181,8 @@ function modelSchedule(node, path) {
 // The query for this node: its own widgets, or those of the Timestep Spacing Scheduler feeding
 // a plot node's `sigmas` input. Any other SIGMAS source is only known after a run. The latent size
 // is the scheduler's, as nodes/schedulers.py takes it: the `latent` input when linked, else the
-// size recorded on the model, else none (the 64x64 reference); a plot node's own spacing has none
-// (nodes/schedule_plot.py). `latentUnknown`: linked to a latent sized only at run time.
+// size recorded on the model, else none (the 64x64 reference); a plot node's own spacing reads the
+// recorded size only (nodes/schedule_plot.py). `latentUnknown`: linked to a latent sized only at run time.
 export function previewQuery(node) {
   let settings = { node, path: subgraphPath(node.graph) };
   let marksKnown = true;
@@ -201,7 +201,7 @@ export function previewQuery(node) {
   params.schedule = model.schedule;
   params.terminal = model.terminal;
   const scheduler = nodeClass(source) === "TimestepSpacingScheduler";
-  const latent = scheduler ? linkedLatent(source, settings.path) ?? model.recorded : null;
+  const latent = scheduler ? linkedLatent(source, settings.path) ?? model.recorded : model.recorded;
   if (latent?.size) [params.latent_height, params.latent_width] = latent.size;
   return { params, marksKnown, source: model.source, latentUnknown: Boolean(latent && !latent.size) };
 }
