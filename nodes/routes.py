@@ -41,9 +41,6 @@ MAX_TRAIN_TIMESTEPS = 10000
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 TERMINAL_MODES = ("none", *TERMINALS)  # none | exact | clamp_comfy | clamp_diffusers
 LATENT_PARAMETERS = ("latent_height", "latent_width")
-# a pixel-space latent (EmptyChromaRadianceLatentImage) has MAX_RESOLUTION positions a side at most,
-# SD's VAE an eighth of it
-MAX_LATENT_SIDE = MAX_RESOLUTION
 PARAMETERS = ("spacing", "steps", "denoise", "steps_offset", "schedule", "terminal", "zsnr", "T",
               *LATENT_PARAMETERS)
 
@@ -123,7 +120,9 @@ def _latent_size(query) -> tuple[int, int] | None:
                          "and latent_width (latent positions), or neither for the 64x64 reference size")
     if not given:
         return None
-    return tuple(_integer(query, name, 0, 1, MAX_LATENT_SIDE) for name in LATENT_PARAMETERS)
+    # a pixel-space latent (EmptyChromaRadianceLatentImage) has MAX_RESOLUTION positions a side at
+    # most, SD's VAE an eighth of it
+    return tuple(_integer(query, name, 0, 1, MAX_RESOLUTION) for name in LATENT_PARAMETERS)
 
 
 def _terminal(query) -> str:
