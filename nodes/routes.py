@@ -15,7 +15,9 @@ meant here: ZeroTerminalSNR's default), false means none; giving both is refused
 TimestepSpacingScheduler's `latent` input will carry; they reach the spacing as its latent_size
 (logsnr_resolution moves its window by it, schedules/logsnr_spacing.py; the other spacings ignore
 it). Without them the answer is the one for the 64x64 reference size, as the node gives with its
-`latent` unconnected. The answer echoes `latent_size`: [height, width] or null.
+`latent` unconnected. The answer echoes `latent_size`: [height, width] or null, and says in
+`reads_latent_size` whether the spacing reads it (schedules/spacing.py, SIZE_AWARE_SPACINGS), so the
+frontend never keeps a second list of those spacings.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from aiohttp import web
 from ..schedules.betas import alphas_cumprod_from_betas, make_betas
 from ..schedules.plot_data import preview_series, selected_timesteps
 from ..schedules.snr_zero import TERMINALS, clamp_fits
-from ..schedules.spacing import SPACINGS, spacing_sigmas
+from ..schedules.spacing import SIZE_AWARE_SPACINGS, SPACINGS, spacing_sigmas
 from .validation import MAX_RESOLUTION
 from .zsnr_sampling import make_sampling
 
@@ -165,6 +167,7 @@ def timesteps_answer(spacing: str, steps: int, denoise: float, steps_offset: int
         "spacing": spacing, "steps": steps, "denoise": denoise, "steps_offset": steps_offset,
         "schedule": schedule, "terminal": terminal, "zsnr": rescaled, "T": num_train_timesteps,
         "latent_size": None if latent_size is None else list(latent_size),
+        "reads_latent_size": spacing in SIZE_AWARE_SPACINGS,
         "timesteps": timesteps.tolist(),
         "sigmas": sigmas.tolist(),
         **series,

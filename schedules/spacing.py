@@ -108,7 +108,8 @@ SPACING_RULES = {
     "logsnr_resolution": logsnr_resolution_timesteps,
 }
 SPACINGS = tuple(SPACING_RULES)
-SIZE_AWARE_SPACINGS = ("logsnr_resolution",)  # the rules that read latent_size (web/js/zsnr_graph.js SIZED_SPACINGS)
+# the rules that read latent_size; GET /zsnr/timesteps tells the frontend (reads_latent_size)
+SIZE_AWARE_SPACINGS = ("logsnr_resolution",)
 
 
 def select_timesteps(

@@ -289,6 +289,13 @@ def test_other_spacings_ignore_the_latent_size_but_echo_it(client):
     assert sized["sigmas"] == plain["sigmas"] and sized["timesteps"] == plain["timesteps"]
 
 
+@pytest.mark.parametrize("spacing_name", spacing.SPACINGS)
+def test_the_answer_says_whether_the_spacing_reads_the_latent_size(client, spacing_name):
+    status, answer = ask(client, spacing=spacing_name, steps=10, terminal="exact", latent_height=128, latent_width=128)
+    assert status == 200, answer
+    assert answer["reads_latent_size"] is (spacing_name in spacing.SIZE_AWARE_SPACINGS)
+
+
 def test_extension_script_is_listed_for_the_frontend(client):
     scripts = client.get_json("/extensions")
     assert "/extensions/zsnr/js/zsnr.js" in scripts

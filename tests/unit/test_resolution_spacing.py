@@ -109,10 +109,14 @@ def test_sigmas_are_valid_for_a_zero_snr_table(size):
         assert (sigmas[1:] < sigmas[:-1]).all() and sigmas[0] == table[-1].float()
 
 
-def test_other_spacings_ignore_the_latent_size():
-    for name in ("trailing", "leading", "linspace", "sgm_uniform", "logsnr_uniform"):
-        assert torch.equal(spacing.select_timesteps(name, 10, 1000, latent_size=(128, 128)),
-                           spacing.select_timesteps(name, 10, 1000))
+@pytest.mark.parametrize("name", spacing.SPACINGS)
+def test_exactly_the_size_aware_spacings_read_the_latent_size(name):
+    """SIZE_AWARE_SPACINGS is what the plot node and the preview route tell the frontend; a rule
+    that reads latent_size without being listed (or the reverse) would draw the wrong header."""
+    reads = any(not torch.equal(spacing.select_timesteps(name, steps, 1000, latent_size=size),
+                                spacing.select_timesteps(name, steps, 1000))
+                for steps in (5, 10, 25) for size in ((32, 32), (128, 128), (128, 96)))
+    assert reads is (name in spacing.SIZE_AWARE_SPACINGS)
 
 
 @pytest.mark.parametrize("bad", [(0, 64), (64, -1), (64.5, 64), "64x64", (64,), (True, 64), (64, 64, 64)])

@@ -16,7 +16,7 @@
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 import {
-  MODE_NODES, PREVIEW_NODES, SIZE_WIDGETS, SIZED_SPACINGS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
+  MODE_NODES, PREVIEW_NODES, SIZE_WIDGETS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
   hasSizeWidgets, nodeClass, previewQuery,
 } from "./zsnr_graph.js";
 
@@ -35,11 +35,12 @@ function queryKey(query) {
 }
 
 // The header's parts: what was asked, and for a spacing that reads the latent size, which size.
+// Which spacings read it is the route's word (reads_latent_size), so no list of them lives here.
 function headerParts(state) {
   const p = state.params;
   if (!p) return [];
   const parts = ["log-SNR", p.spacing, `${p.steps} steps`, p.schedule];
-  if (SIZED_SPACINGS.has(p.spacing)) {
+  if (state.answer?.spacing === p.spacing && state.answer.reads_latent_size) {
     if (p.latent_height) parts.push(`${p.latent_height}×${p.latent_width} latent`);
     else parts.push(state.latentUnknown ? "64×64 reference (latent sized at run time)" : "64×64 reference");
   }

@@ -23,8 +23,6 @@ const RESOLUTION_NODE = "ZSNRSamplingResolution";
 // the nodes whose bypass changes what a model chain gives a preview: those that set the terminal
 // (modelSchedule) and the one that records a size; nodes with SIZE_WIDGETS are watched too
 export const MODE_NODES = new Set(["ZeroTerminalSNR", "ModelSamplingDiscrete", RESOLUTION_NODE]);
-// the spacings that read the latent size (schedules/spacing.py, SPACING_RULES)
-export const SIZED_SPACINGS = new Set(["logsnr_resolution"]);
 // Pixels per latent position: the SD-family VAE's 8 (upstream nodes.py, EmptyLatentImage: height // 8,
 // width // 8; the same in EmptySD3LatentImage and ZSNRSamplingResolution), except where the latent
 // is the image itself (upstream comfy_extras/nodes_chroma_radiance.py, the pack's reference models'
