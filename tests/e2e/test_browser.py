@@ -446,6 +446,28 @@ def test_live_preview_spaces_for_the_size_of_the_linked_latent(page, object_info
     assert our_problems(page.zsnr_messages) == []
 
 
+def test_live_preview_follows_a_primitive_feeding_the_latent_width(page, object_info, client, renderer):
+    """A width linked from the host's PrimitiveInt (comfy_extras/nodes_primitive.py): editing the
+    primitive's own value widget re-spaces the preview on both renderers, no graph change needed."""
+    if "PrimitiveInt" not in object_info:
+        pytest.skip("this host has no PrimitiveInt node")
+    graph = preview_graph()
+    graph["6"] = {"class_type": "PrimitiveInt", "inputs": {"value": 1024}}
+    graph["4"] = {"class_type": "EmptyLatentImage", "inputs": {"width": ["6", 0], "height": 1024, "batch_size": 1}}
+    graph["3"]["inputs"].update(spacing="logsnr_resolution", latent=["4", 0])
+    load_preview_graph(page, object_info, renderer, graph)
+    square = preview(page, spacing="logsnr_resolution", query={"latent_height": 128, "latent_width": 128})
+    assert square["drawn"]["header"].endswith("· 128×128 latent")
+    edit_widget(page, renderer, 6, "value", 512)
+    requested(page, latent_height=128, latent_width=64)
+    narrow = preview(page, query={"latent_height": 128, "latent_width": 64})
+    assert narrow["drawn"]["header"].endswith("· 128×64 latent")
+    assert_drawn_as_route(narrow, route_answer(client, narrow["params"]))
+    assert narrow["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
+                                                               latent_size=(128, 64)).tolist()
+    assert our_problems(page.zsnr_messages) == []
+
+
 def test_live_preview_spaces_for_the_size_recorded_on_the_model(page, object_info, client, renderer):
     if "ZSNRSamplingResolution" not in object_info:
         pytest.skip("this host has no ZSNRSamplingResolution node")

@@ -16,7 +16,7 @@
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 import {
-  MODE_NODES, PREVIEW_NODES, SIZE_WIDGETS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
+  MODE_NODES, PREVIEW_NODES, SIZE_SOURCE_WIDGET, SIZE_WIDGETS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
   hasSizeWidgets, nodeClass, previewQuery,
 } from "./zsnr_graph.js";
 
@@ -343,6 +343,8 @@ app.registerExtension({
       if (UPSTREAM_WIDGETS[cls] && !PREVIEW_NODES.has(cls)) hookWidgets(node, UPSTREAM_WIDGETS[cls], recheck);
       // a latent's or a recorded size in pixels (zsnr_graph.js, previewQuery)
       if (hasSizeWidgets(node)) hookWidgets(node, SIZE_WIDGETS, recheck);
+      // a primitive feeding one: Nodes 2.0 neither redraws the canvas nor raises graphChanged on its edit
+      hookWidgets(node, [SIZE_SOURCE_WIDGET], recheck);
       if (MODE_NODES.has(cls) || hasSizeWidgets(node)) hookMode(node, recheck);
       if (PREVIEW_NODES.has(cls)) attachPreview(node);
     } catch (error) {

@@ -12,6 +12,8 @@ export const PREVIEW_NODES = new Set(["TimestepSpacingScheduler", "ZSNRScheduleP
 export const WATCHED_WIDGETS = ["spacing", "steps", "denoise", "steps_offset"];
 // the pixel size of a node that makes a latent (EmptyLatentImage, ZSNRSamplingResolution, …)
 export const SIZE_WIDGETS = ["width", "height"];
+// the widget of the node feeding a size widget turned into an input (PrimitiveNode, PrimitiveInt)
+export const SIZE_SOURCE_WIDGET = "value";
 // Widgets of other nodes a preview reads (modelSchedule, previewQuery): a change re-checks every
 // preview. Besides these, any node with SIZE_WIDGETS (hasSizeWidgets).
 export const UPSTREAM_WIDGETS = {
@@ -107,7 +109,7 @@ function modelInput(node) {
 // A size widget's number: its own value, or, when the widget is turned into a linked input, the
 // `value` widget of the node feeding it (PrimitiveNode, PrimitiveInt); NaN when neither is known.
 function sizeInPixels(node, name, path) {
-  const value = isLinked(node, name) ? widgetValue(sourceOf(node, name, path)?.node, "value") : widgetValue(node, name);
+  const value = isLinked(node, name) ? widgetValue(sourceOf(node, name, path)?.node, SIZE_SOURCE_WIDGET) : widgetValue(node, name);
   return typeof value === "number" ? value : NaN;
 }
 
