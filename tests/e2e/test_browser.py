@@ -398,6 +398,17 @@ def assert_drawn_as_route(state: dict, answer: dict) -> None:
         assert x == pytest.approx(x0 + (t - finite[0]) * (x1 - x0) / (finite[-1] - finite[0]), abs=0.15)
 
 
+def spaced_for_latent(page, client, height: int, width: int) -> dict:
+    """The preview of node 3 once it is drawn for a height x width latent (20 logsnr_resolution
+    steps): the header names the size and the marks are the route's and the spacing's."""
+    state = preview(page, query={"latent_height": height, "latent_width": width})
+    assert state["drawn"]["header"].endswith(f"· {height}×{width} latent")
+    assert_drawn_as_route(state, route_answer(client, state["params"]))
+    assert state["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
+                                                              latent_size=(height, width)).tolist()
+    return state
+
+
 def test_live_preview_spaces_for_the_size_of_the_linked_latent(page, object_info, client, renderer):
     graph = preview_graph()
     graph["4"] = {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}}
@@ -420,11 +431,7 @@ def test_live_preview_spaces_for_the_size_of_the_linked_latent(page, object_info
     # the upstream width widget: 768 pixels are 96 positions, the preview asks again and re-draws
     edit_widget(page, renderer, 4, "width", 768)
     requested(page, latent_height=128, latent_width=96)
-    wide = preview(page, query={"latent_height": 128, "latent_width": 96})
-    assert wide["drawn"]["header"].endswith("· 128×96 latent")
-    assert_drawn_as_route(wide, route_answer(client, wide["params"]))
-    assert wide["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
-                                                             latent_size=(128, 96)).tolist()
+    wide = spaced_for_latent(page, client, 128, 96)
     assert wide["timesteps"] not in (square["timesteps"], reference)
     assert preview_pixels(page) != pixels, "the preview canvas was not redrawn"
     node_screenshot(page, renderer, 3, SCREENSHOTS / f"live_latent_size_{renderer}.png")
@@ -460,11 +467,7 @@ def test_live_preview_follows_a_primitive_feeding_the_latent_width(page, object_
     assert square["drawn"]["header"].endswith("· 128×128 latent")
     edit_widget(page, renderer, 6, "value", 512)
     requested(page, latent_height=128, latent_width=64)
-    narrow = preview(page, query={"latent_height": 128, "latent_width": 64})
-    assert narrow["drawn"]["header"].endswith("· 128×64 latent")
-    assert_drawn_as_route(narrow, route_answer(client, narrow["params"]))
-    assert narrow["timesteps"] == plot_data.selected_timesteps("logsnr_resolution", 20, 1000,
-                                                               latent_size=(128, 64)).tolist()
+    spaced_for_latent(page, client, 128, 64)
     assert our_problems(page.zsnr_messages) == []
 
 
