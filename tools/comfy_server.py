@@ -37,6 +37,17 @@ def host_python() -> str:
     return os.environ.get("ZSNR_PYTHON") or os.environ.get("COMFYUI_PYTHON") or sys.executable
 
 
+def front_end_args() -> tuple[str, ...]:
+    """--front-end-root for the frontend the bootstrap unpacked (ZSNR_FRONTEND=<version> gives
+    ZSNR_FRONTEND_ROOT, tools/bootstrap.py); none: the host serves its own pinned frontend."""
+    root = os.environ.get("ZSNR_FRONTEND_ROOT")
+    if not root:
+        return ()
+    if not (Path(root) / "index.html").is_file():
+        raise ServerFailed(f"ZSNR_FRONTEND_ROOT={root} holds no index.html (run through tools/bootstrap.py)")
+    return ("--front-end-root", root)
+
+
 def private_base_directory(base: Path) -> Path:
     """A --base-directory whose custom_nodes holds only `zsnr` -> this checkout.
 
@@ -85,7 +96,7 @@ class ComfyServer:
     def start(self, timeout: float = 180.0) -> ComfyServer:
         host = host_path()
         cmd = [host_python(), "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base_directory), "--disable-auto-launch", *self.extra_args]
+               "--base-directory", str(self.base_directory), "--disable-auto-launch", *front_end_args(), *self.extra_args]
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(cmd, cwd=host, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)

@@ -104,7 +104,7 @@ def renderer(request) -> str:
     return request.param
 
 
-def _open_page(browser, server, request, vue: bool):
+def _open_page(browser, server, request, vue: bool, frontend: str | None):
     """A fresh page on the server's frontend, ready once our extension and node types are in and
     the renderer is the one asked for (the setting is stored per user on the server, so it is set
     on every page). Console messages go to page.zsnr_messages, our route's requests (as query
@@ -122,6 +122,8 @@ def _open_page(browser, server, request, vue: bool):
     page.wait_for_function(
         "() => window.app?.graph && window.app.canvas && window.LiteGraph?.registered_node_types?.ZSNRSchedulePlot"
         " && (window.app.extensions || []).some(e => e.name === 'zsnr.livePreview')", timeout=120_000)
+    if frontend:  # make test FRONTEND=<version>: the page must really run that release
+        assert page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__") == frontend
     # the frontend's settings API: app.extensionManager.setting (1.32 and 1.49), else the older dialog's
     page.evaluate("""async (vue) => {
         const setting = app.extensionManager?.setting;
@@ -139,13 +141,13 @@ def _open_page(browser, server, request, vue: bool):
 
 
 @pytest.fixture
-def page(browser, server, request, renderer):
-    yield from _open_page(browser, server, request, renderer == "vue")
+def page(browser, server, request, renderer, requested_frontend):
+    yield from _open_page(browser, server, request, renderer == "vue", requested_frontend)
 
 
 @pytest.fixture
-def classic_page(browser, server, request):
-    yield from _open_page(browser, server, request, False)
+def classic_page(browser, server, request, requested_frontend):
+    yield from _open_page(browser, server, request, False, requested_frontend)
 
 
 def our_problems(messages: list[dict]) -> list[dict]:
