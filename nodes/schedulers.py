@@ -10,6 +10,7 @@ reference size (schedules/logsnr_spacing.py, REFERENCE_LATENT_SIZE).
 from __future__ import annotations
 
 import logging
+import sys
 from functools import partial
 
 import comfy.model_sampling
@@ -169,7 +170,61 @@ def register_host_schedulers() -> list[str]:
         if spacing not in comfy.samplers.SCHEDULER_NAMES:
             comfy.samplers.SCHEDULER_NAMES.append(spacing)
         registered.append(spacing)
+    # Packs loaded after us copy a list that already holds our names: the host imports each pack and
+    # awaits its comfy_entrypoint before it lists the next (upstream nodes.py, load_custom_node in
+    # init_external_custom_nodes; the same in 0.3.75 and 0.33.0). Those loaded before us hold copies
+    # made without them.
+    extend_copied_scheduler_lists()
     return registered
+
+
+def _host_builtin(handler) -> bool:
+    function = handler.handler
+    while isinstance(function, partial):
+        function = function.func
+    return getattr(function, "__module__", "").startswith("comfy.")
+
+
+def extend_copied_scheduler_lists() -> list[str]:
+    """Append our names to the scheduler lists other packs copied from the host before we registered.
+
+    Impact Pack (modules/impact/core.py) and Inspire Pack (inspire/libs/common.py) build
+    `SCHEDULERS = comfy.samplers.KSampler.SCHEDULERS + [...]` at import and offer that list object on
+    every call of their INPUT_TYPES; the host validates a prompt against what INPUT_TYPES returns
+    (upstream execution.py, validate_inputs). A list holding every built-in scheduler name is such a
+    copy; extended in place, it offers ours without any change to the pack's code. Returns the
+    "node.input" names extended; a copy held as a tuple cannot be extended and is logged.
+    """
+    host_nodes = sys.modules.get("nodes")
+    ours = [name for name, h in comfy.samplers.SCHEDULER_HANDLERS.items() if getattr(h.handler, "zsnr_spacing", None)]
+    builtin = {name for name, h in comfy.samplers.SCHEDULER_HANDLERS.items() if _host_builtin(h)}
+    if host_nodes is None or not ours or not builtin:
+        return []
+    # by id, holding each object so that no id is reused for a temporary list while we walk
+    extended, seen = [], {id(comfy.samplers.SCHEDULER_NAMES): comfy.samplers.SCHEDULER_NAMES}
+    for node_name, node_class in list(getattr(host_nodes, "NODE_CLASS_MAPPINGS", {}).items()):
+        try:
+            spec = node_class.INPUT_TYPES()
+        except Exception:  # noqa: BLE001 - another pack's INPUT_TYPES failing is the host's to report
+            continue
+        for section in ("required", "optional"):
+            for input_name, entry in ((spec or {}).get(section) or {}).items():
+                options = entry[0] if isinstance(entry, (tuple, list)) and entry else None
+                if not isinstance(options, (list, tuple)) or id(options) in seen:
+                    continue
+                seen[id(options)] = options
+                if not builtin.issubset(o for o in options if isinstance(o, str)):
+                    continue
+                missing = [name for name in ours if name not in options]
+                if missing and isinstance(options, list):
+                    options.extend(missing)
+                    extended.append(f"{node_name}.{input_name}")
+                elif missing:
+                    LOG.warning("zsnr: %s.%s holds a copy of the scheduler list as a tuple; zsnr's schedulers "
+                                "cannot be added to it", node_name, input_name)
+    if extended:
+        LOG.info("zsnr: added %s to the scheduler lists copied at import by %s", ", ".join(ours), ", ".join(extended))
+    return extended
 
 
 NODES = [TimestepSpacingScheduler]
