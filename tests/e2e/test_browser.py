@@ -49,6 +49,9 @@ RENDERERS = ["classic", "vue"]
 CLAMPS = {"clamp_comfy": 4.8973451890853435e-08, "clamp_diffusers": 2.0**-24}
 # a widget row in a Nodes 2.0 node: frontend 1.32 marks it by class, 1.49 by test id
 VUE_WIDGET_ROW = '.lg-node-widget, [data-testid="node-widget"]'
+# a toast of app.extensionManager.toast: PrimeVue's Toast up to 1.49, the frontend's own <li role=alert
+# data-testid="toast"> in 1.58 (PrimeVue's class is not in its bundle)
+TOAST = '.p-toast-message, [data-testid="toast"]'
 
 
 def clamp_log_snr(alphas_cumprod_terminal: float) -> float:
@@ -721,8 +724,9 @@ def test_patch_report_and_prediction_warning_show_on_the_node(page, object_info,
     assert "terminal SNR:" in report and "exactly 0" in report and "ReferenceModelConfig" in report
     shown = page.evaluate("() => app.graph.getNodeById(3).zsnrReport.element.textContent")
     assert shown.startswith("⚠") and "VPredictionAdapter (node 3) declares epsilon" in shown
-    page.wait_for_selector(".p-toast-message", timeout=20_000)
-    assert "wrong prediction type" in page.locator(".p-toast-message").first.inner_text()
+    toast = page.locator(TOAST).filter(has_text="wrong prediction type")
+    toast.first.wait_for(state="visible", timeout=20_000)
+    assert "VPredictionAdapter" in toast.first.inner_text()
     page.wait_for_timeout(300)
     node_screenshot(page, renderer, 2, SCREENSHOTS / f"patch_report_{renderer}.png")
     node_screenshot(page, renderer, 3, SCREENSHOTS / f"prediction_warning_{renderer}.png")

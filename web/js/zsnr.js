@@ -211,18 +211,30 @@ function hookWidgets(node, names, onChange) {
   }
 }
 
-// A bypass (Ctrl+B, the selection toolbox) only sets node.mode. The frontend makes `mode` an accessor
-// of each node (litegraph's LGraphNodeProperties, which tells Nodes 2.0); its setter is chained here
-// so the previews re-check; where there is none, the classic canvas's redraw notices the change.
+// A bypass (Ctrl+B, the selection toolbox) only sets node.mode. The frontend makes `mode` an accessor:
+// of each node up to 1.49 (litegraph's LGraphNodeProperties, which tells Nodes 2.0), of LGraphNode's
+// prototype in 1.58. The nearest setter is chained on the node itself so the previews re-check
+// (Nodes 2.0 neither redraws the canvas nor raises graphChanged on a bypass); where there is none,
+// the classic canvas's redraw notices the change.
+function modeAccessor(node) {
+  for (let owner = node; owner; owner = Object.getPrototypeOf(owner)) {
+    const descriptor = Object.getOwnPropertyDescriptor(owner, "mode");
+    if (descriptor) return descriptor.set && (owner !== node || descriptor.configurable) ? descriptor : null;
+  }
+  return null;
+}
+
 function hookMode(node, onChange) {
-  const descriptor = Object.getOwnPropertyDescriptor(node, "mode");
-  if (!descriptor?.set || !descriptor.configurable) return;
+  const descriptor = modeAccessor(node);
+  if (!descriptor) return;
   Object.defineProperty(node, "mode", {
-    ...descriptor,
+    get: descriptor.get,
     set(value) {
       descriptor.set.call(this, value);
       onChange();
     },
+    enumerable: descriptor.enumerable,
+    configurable: true,
   });
 }
 
