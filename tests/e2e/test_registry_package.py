@@ -182,8 +182,14 @@ def test_unpacked_archive_alone_loads_every_node_in_the_host(packed, archive_nam
                                  if n.startswith("web/") and n.endswith(".js"))
         status, _ = archive_client.request("GET", "/zsnr/timesteps?spacing=trailing&steps=4")
         assert status == 200
-        templates = archive_client.get_json("/api/workflow_templates").get("zsnr", [])
-        assert sorted(templates) == sorted(Path(n).stem for n in archive_names
-                                           if n.startswith("example_workflows/") and n.endswith(".json"))
+        def archived(folder: str) -> list[str]:
+            return sorted(Path(n).stem for n in archive_names if n.startswith(folder + "/") and n.endswith(".json"))
+
+        # templates (app/custom_node_manager.py) and subgraph blueprints (app/subgraph_manager.py)
+        assert sorted(archive_client.get_json("/api/workflow_templates").get("zsnr", [])) == archived(
+            "example_workflows")
+        blueprints = [entry["name"] for entry in archive_client.get_json("/global_subgraphs").values()
+                      if entry.get("info", {}).get("node_pack") == "custom_nodes.zsnr"]
+        assert sorted(blueprints) == archived("subgraphs")
     finally:
         server.stop()
