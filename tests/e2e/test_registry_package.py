@@ -31,8 +31,9 @@ SHIPPED = {"__init__.py", "nodes", "samplers", "schedules", "reference", "models
            "LICENSE", "icon.png"}
 DEV = {".ci", ".github", ".gitignore", ".comfyignore", "Makefile", "requirements-test.txt", "tools",
        "tests", "benchmarks", "docs"}
-# The Registry flags uploads whose files call subprocess or pip (registry-backend #179, #223); a
-# flagged version is not served as the latest. Any mention of subprocess in any text file fails;
+# The Registry's scan flags an upload for subprocess calls (Comfy-Org/registry-backend #177, #192;
+# Comfy-Org/ComfyUI-Manager #2927) and for patterns in any file it holds, tests included
+# (registry-backend #180); a flagged version is not served as the latest. Any mention of subprocess in any text file fails;
 # pip is looked for in code only, where every mention is a call or an import of it (README's
 # install command is text for a person, not a call).
 CODE_SUFFIXES = {".py", ".js", ".mjs", ".ts", ".sh", ".bat", ".cmd", ".ps1"}
