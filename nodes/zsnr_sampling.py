@@ -1,18 +1,21 @@
 """The host side of exact zero terminal SNR: a ModelSampling that marks SNR 0, and a sampler
-wrapper that takes the first step from it exactly, for every sampler the host runs.
+wrapper that decides who takes the first step from it, for every sampler the host runs.
 
 Why this shape: the host breaks in a dozen places if a sigma is infinite (timestep(inf), to_d's
 division in upstream comfy/k_diffusion/sampling.py, noise_scaling, percent_to_sigma), so the host
 only ever sees finite sigmas. The top entry of an exact model's sigma table is a finite
 sentinel, the host's own zsnr clamp value (sigma ≈ 4518.76), so its schedulers (karras,
 exponential, simple, …) behave exactly as with its own zsnr option. Inside, the sentinel means
-alphā = 0: the model's x0 there is exactly -v (paper §6), and the SAMPLER_SAMPLE wrapper replaces
-the host's first step from the sentinel by its sigma → ∞ limit (samplers/first_step.py), then
-hands the rest of the schedule to the host's own sampler.
+alphā = 0: the model's x0 there is exactly -v (paper §6). The host's own sampler then steps from
+the sentinel, which for every sampler with a finite sigma_0 → ∞ limit is that limit to the measured
+tolerance (samplers/sampler_families.py); only where no finite limit exists (Heun-type corrections
+across the terminal interval) does the SAMPLER_SAMPLE wrapper take the first step itself, the
+first-order step of samplers/first_step.py, and hand the rest of the schedule to the host's sampler.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import comfy.model_sampling
 import comfy.patcher_extension
@@ -21,16 +24,22 @@ import torch
 
 from ..samplers.first_step import ancestral_step_from_snr_zero
 from ..samplers.prediction_check import judge, judges
-from ..samplers.sampler_families import first_step_noise
+from ..samplers.sampler_families import (
+    FIRST_ORDER,
+    first_step_noise,
+    first_step_route,
+    unwrap_sampler_function,
+)
 from ..schedules.betas import clamp_terminal, rescale_alphas_cumprod_zero_terminal_snr
 from ..schedules.conversions import alphas_cumprod_from_sigma, sigma_from_alphas_cumprod
 from ..schedules.snr_zero import TERMINALS, is_snr_zero, sentinel_sigma
 from . import prediction_check
 from .host_sampling import EPSILON, V_PREDICTION, prediction_kind, standard_prediction_class
+from .replaced_sampling import report_replaced_sampling
 
 WRAPPER_KEY = "zsnr_exact_first_step"
 LOG = logging.getLogger("zsnr")
-_UNKNOWN_SAMPLERS_LOGGED: set[str] = set()
+_SAMPLERS_LOGGED: set[str] = set()
 FRESH_NOISE_SEED_OFFSET = 0x5EED  # the first step's fresh noise must differ from the initial noise
 
 
@@ -126,11 +135,26 @@ def make_sampling(base_alphas_cumprod: torch.Tensor, terminal: str | None, predi
     return sampling.configure(base_alphas_cumprod, terminal, kind)
 
 
-def _sampler_function_name(sampler) -> str:
+@dataclass(frozen=True)
+class SamplerIdentity:
+    """The k-diffusion function a host Sampler runs, seen through presets and wrappers
+    (samplers/sampler_families.py, unwrap_sampler_function)."""
+    name: str
+    options: dict
+    wrapped: bool  # another pack's code runs around the function
+    route: str | None  # samplers/sampler_families.py: SENTINEL, OWN_NODES, FIRST_ORDER or None (unknown)
+
+
+def identify_sampler(sampler) -> SamplerIdentity:
+    """A host KSAMPLER's function (`sampler_function`, upstream comfy/samplers.py) through partial
+    chains and __wrapped__; a Sampler object that is no KSAMPLER (another pack's) is named by its class."""
     function = getattr(sampler, "sampler_function", None)
-    while hasattr(function, "func"):  # functools.partial
-        function = function.func
-    return getattr(function, "__name__", type(sampler).__name__)
+    if function is None:
+        return SamplerIdentity(type(sampler).__name__, {}, False, None)
+    function, bound, wrapped = unwrap_sampler_function(function)
+    name = getattr(function, "__name__", type(function).__name__)
+    options = {**bound, **getattr(sampler, "extra_options", {})}
+    return SamplerIdentity(name, options, wrapped, first_step_route(name))
 
 
 def _fresh_noise(noise: torch.Tensor, seed) -> torch.Tensor:
@@ -141,22 +165,28 @@ def _fresh_noise(noise: torch.Tensor, seed) -> torch.Tensor:
 @torch.no_grad()
 def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar):
     """SAMPLER_SAMPLE wrapper: arm the prediction check for the sampling's first model call; when
-    the schedule starts at the SNR-0 sentinel, take that step in its exact limit and let the host's
-    sampler run the remaining sigmas.
+    the schedule starts at the SNR-0 sentinel, let the host's own sampler take its first step from
+    there (x0 = -v exactly at the sentinel) unless that step has no finite limit as sigma_0 → ∞
+    (samplers/sampler_families.py, FIRST_ORDER), in which case the step is the first-order one of
+    samplers/first_step.py and the host's sampler runs the remaining sigmas.
 
     no_grad as the host's samplers are: the server runs prompts under inference_mode, but a script
     or node that samples in-process would otherwise record an autograd graph of the first model
     call and hold its activations (350 MiB on a small SD1.5-layout UNet) until sampling ends."""
     model_sampling = guider.inner_model.model_sampling
-    if isinstance(model_sampling, ZSNRSamplingMixin):  # a later host node may have replaced ours
+    if isinstance(model_sampling, ZSNRSamplingMixin):
         model_sampling.zsnr_check_pending = True
+    else:  # a later node replaced our ModelSampling (nodes/replaced_sampling.py)
+        report_replaced_sampling(model_sampling)
     sentinel = getattr(model_sampling, "zsnr_terminal_sigma", None)
     if sentinel is None or len(sigmas) < 2 or not is_snr_zero(float(sigmas[0]), sentinel):
         return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
+    sampler = identify_sampler(executor.class_obj)
+    if not takes_first_order_step(sampler):
+        return executor(guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, disable_pbar)
 
-    # 1. The sampler's first-step noise: its eta at SNR 0 (samplers/sampler_families.py).
-    sampler = executor.class_obj
-    eta, s_noise = first_step_eta(_sampler_function_name(sampler), getattr(sampler, "extra_options", {}))
+    # 1. The sampler's first-step noise in the limit (samplers/sampler_families.py, first_step_noise).
+    eta, s_noise = first_step_noise(sampler.name, sampler.options)
     sigma_0, sigma_1 = sigmas[0], sigmas[1]
     # 2. The model at SNR 0. The sample is pure noise there: the VP input x/sqrt(1+sigma²) equals
     # `noise` and the latent carries no information (a full denoise from SNR 0 ignores it, as DDIM does).
@@ -169,10 +199,11 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
     total_steps = len(sigmas) - 1
     if callback is not None:
         callback(0, x0_hat, x, total_steps)
-    # 3. The step to sigma_1 in its sigma_0 → ∞ limit (samplers/first_step.py).
+    # 3. The first-order step to sigma_1 in its sigma_0 → ∞ limit (samplers/first_step.py); fresh
+    # noise from its own seed, never the initial noise.
     fresh = _fresh_noise(noise, extra_args.get("seed")) if eta > 0 else torch.zeros_like(noise)
     x_next = ancestral_step_from_snr_zero(x0_hat, noise, fresh, sigma_1, eta=eta, s_noise=s_noise)
-    # 4. The host's sampler runs the rest of the schedule.
+    # 4. The host's sampler runs the rest of the schedule (a single-step method: it carries nothing).
     if float(sigma_1) == 0 or len(sigmas) == 2:
         return model_sampling.inverse_noise_scaling(sigmas[-1], x_next)
 
@@ -186,18 +217,28 @@ def exact_first_step(executor, guider, sigmas, extra_args, callback, noise, late
                     latent_image, denoise_mask, disable_pbar)
 
 
-def first_step_eta(sampler_name: str, options: dict) -> tuple[float, float]:
-    """(eta, s_noise) of the exact first step; a sampler the table does not know takes the ODE
-    limit (eta 0), and the log says so once per sampler."""
-    known = first_step_noise(sampler_name, options)
-    if known is not None:
-        return known
-    if sampler_name not in _UNKNOWN_SAMPLERS_LOGGED:
-        _UNKNOWN_SAMPLERS_LOGGED.add(sampler_name)
-        LOG.warning("zsnr: sampler %s is not in zsnr's first-step table (samplers/sampler_families.py); its "
-                    "first step from SNR 0 is taken as the ODE (DDIM/Euler) limit, eta 0. If it injects noise, "
-                    "please report it.", sampler_name)
-    return 0.0, float(options.get("s_noise", 1.0))
+def takes_first_order_step(sampler: SamplerIdentity) -> bool:
+    """Whether the pack replaces the sampler's first step from the sentinel: only a known sampler
+    without a finite limit (FIRST_ORDER) that no other pack wraps (its code must run first). The
+    rest run from the sentinel, as the host's own zsnr option runs them; the log says once per
+    sampler what was chosen where the table could not decide."""
+    if sampler.route == FIRST_ORDER and not sampler.wrapped:
+        return True
+    if sampler.route is None:
+        _log_once(sampler.name, "zsnr: sampler %s is not in zsnr's first-step table "
+                  "(samplers/sampler_families.py); it runs from the SNR-0 sentinel as the host's own zsnr "
+                  "option runs it, which is its sigma -> inf limit wherever that limit is finite.", sampler.name)
+    elif sampler.route == FIRST_ORDER:
+        _log_once(sampler.name, "zsnr: %s is wrapped by another pack's code; its first step from SNR 0 has no "
+                  "finite limit, but the wrapper's own logic must run first, so it runs from the SNR-0 sentinel "
+                  "as the host's zsnr option runs it.", sampler.name)
+    return False
+
+
+def _log_once(key: str, message: str, *args) -> None:
+    if key not in _SAMPLERS_LOGGED:
+        _SAMPLERS_LOGGED.add(key)
+        LOG.warning(message, *args)
 
 
 def install_first_step_wrapper(patcher, model_sampling, source: tuple[str, str | None]) -> None:
