@@ -22,6 +22,7 @@ import math
 import os
 import re
 import shutil
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -52,6 +53,9 @@ VUE_WIDGET_ROW = '.lg-node-widget, [data-testid="node-widget"]'
 # a toast of app.extensionManager.toast: PrimeVue's Toast up to 1.49, the frontend's own <li role=alert
 # data-testid="toast"> in 1.58 (PrimeVue's class is not in its bundle)
 TOAST = '.p-toast-message, [data-testid="toast"]'
+# web/js/zsnr_settings.js: Settings → zsnr, through the frontend's settings API
+LIVE_PREVIEW_SETTING = "zsnr.LivePreview.Enabled"
+TOAST_SECONDS_SETTING = "zsnr.PredictionWarning.ToastSeconds"
 
 
 def clamp_log_snr(alphas_cumprod_terminal: float) -> float:
@@ -731,4 +735,56 @@ def test_patch_report_and_prediction_warning_show_on_the_node(page, object_info,
     node_screenshot(page, renderer, 2, SCREENSHOTS / f"patch_report_{renderer}.png")
     node_screenshot(page, renderer, 3, SCREENSHOTS / f"prediction_warning_{renderer}.png")
     page.screenshot(path=str(SCREENSHOTS / f"prediction_warning_toast_{renderer}.png"))
+    assert our_problems(page.zsnr_messages) == []
+
+
+def set_setting(page, setting_id: str, value) -> None:
+    """As the settings dialog does: app.extensionManager.setting.set, which stores it on the server."""
+    page.evaluate("async ([id, value]) => { await app.extensionManager.setting.set(id, value); }", [setting_id, value])
+
+
+def test_live_preview_can_be_turned_off_in_the_settings(page, object_info, client, renderer):
+    """Settings → zsnr → Live preview off: the node says it is off and the page asks the server
+    nothing, whatever is edited; on again, it asks for what the graph now holds."""
+    load_preview_graph(page, object_info, renderer)
+    preview(page, steps=20, terminal="exact")
+    assert page.evaluate(f"() => app.extensionManager.setting.get('{LIVE_PREVIEW_SETTING}')") is True
+    try:
+        set_setting(page, LIVE_PREVIEW_SETTING, False)
+        # stored per user on the server (the host's /settings route), as the dialog stores it
+        assert client.get_json(f"/settings/{LIVE_PREVIEW_SETTING}") is False
+        page.wait_for_function("() => app.graph.getNodeById(3).zsnrPreview.drawn?.status === 'off'", timeout=20_000)
+        asked = len(page.zsnr_requests)
+        edit_widget(page, renderer, 3, "steps", 10)
+        edit_widget(page, renderer, 2, "terminal", "clamp_comfy")
+        page.wait_for_timeout(1500)  # several of zsnr.js's 200 ms debounce periods
+        assert len(page.zsnr_requests) == asked, page.zsnr_requests[asked:]
+        assert page.evaluate("() => app.graph.getNodeById(3).zsnrPreview.drawn.status") == "off"
+        node_screenshot(page, renderer, 3, SCREENSHOTS / f"live_preview_off_{renderer}.png")
+    finally:
+        set_setting(page, LIVE_PREVIEW_SETTING, True)
+    requested(page, steps=10, terminal="clamp_comfy")
+    assert len(preview(page, steps=10, terminal="clamp_comfy")["drawn"]["marks"]) == 10
+    assert our_problems(page.zsnr_messages) == []
+
+
+def test_prediction_toast_stays_as_long_as_the_setting_says(page, object_info, renderer):
+    """Settings → zsnr → Prediction warning → 2 seconds: the toast shows and is gone well before
+    the default 20 seconds."""
+    # a model no other test queues (the server answers nodes it already ran from its cache)
+    schedule = {"classic": "linear", "vue": "cosine"}[renderer]
+    load_preview_graph(page, object_info, renderer, mismatched_prediction_graph(schedule))
+    try:
+        set_setting(page, TOAST_SECONDS_SETTING, 2)
+        page.evaluate("() => app.queuePrompt(0, 1)")
+        toast = page.locator(TOAST).filter(has_text="wrong prediction type")
+        toast.first.wait_for(state="visible", timeout=180_000)
+        shown = time.monotonic()
+        page.screenshot(path=str(SCREENSHOTS / f"prediction_toast_2s_{renderer}.png"))
+        toast.first.wait_for(state="hidden", timeout=10_000)
+        assert 1.0 < time.monotonic() - shown < 10.0
+        # the warning stays on the node
+        assert page.evaluate("() => app.graph.getNodeById(3).zsnrReport.warning").startswith("VPredictionAdapter")
+    finally:
+        set_setting(page, TOAST_SECONDS_SETTING, 20)
     assert our_problems(page.zsnr_messages) == []

@@ -3,7 +3,8 @@
 // steps_offset, the model chain or the latent's size change, without queueing a prompt. The query
 // is read from the graph in zsnr_graph.js; this module draws the answer and hooks the nodes. The
 // numbers come from the pack's Python (GET /zsnr/timesteps), never from a second implementation
-// here. Errors stay in the widget. Help: web/docs/TimestepSpacingScheduler.md, web/docs/ZSNRSchedulePlot.md.
+// here. Errors stay in the widget. Settings → zsnr turns it off (zsnr_settings.js).
+// Help: web/docs/TimestepSpacingScheduler.md, web/docs/ZSNRSchedulePlot.md.
 //
 // Both frontend renderers: the classic LiteGraph canvas and "Nodes 2.0" (setting
 // Comfy.VueNodes.Enabled). The preview is a DOM widget (node.addDOMWidget, a <canvas>), which both
@@ -19,6 +20,7 @@ import {
   MODE_NODES, PREVIEW_NODES, SIZE_SOURCE_WIDGET, SIZE_WIDGETS, UPSTREAM_WIDGETS, WATCHED_WIDGETS,
   hasSizeWidgets, nodeClass, previewQuery,
 } from "./zsnr_graph.js";
+import { LIVE_PREVIEW, onSettingChange, setting } from "./zsnr_settings.js";
 
 const DEBOUNCE_MS = 200;
 const WIDGET_HEIGHT = 140;
@@ -28,6 +30,7 @@ const COLOURS = {
   original: "#8a8a8a", marks: "#f0902a", snrZero: "#e0434f", error: "#ff7b7b",
 };
 const previews = new Set(); // the state of every attached preview, for upstream changes
+const OFF_TEXT = "live preview off (Settings → zsnr → Live preview)";
 
 // What a change of the graph must change for a preview to ask again.
 function queryKey(query) {
@@ -74,7 +77,8 @@ function drawPreview(canvas, state) {
   const answer = state.answer;
   if (!answer) {
     ctx.fillStyle = COLOURS.dim;
-    ctx.fillText(state.status === "loading" ? "loading…" : "", 6, top);
+    if (state.status === "off") wrapText(ctx, OFF_TEXT.split(" "), 6, top, width - 12, HEADER_LINE);
+    else ctx.fillText(state.status === "loading" ? "loading…" : "", 6, top);
     return drawn;
   }
   drawn.latentSize = answer.latent_size ?? null; // the size the route spaced for (null: the reference)
@@ -276,6 +280,12 @@ function attachPreview(node) {
     timer = null;
     const query = previewQuery(node);
     controller?.abort();
+    if (!setting(LIVE_PREVIEW)) { // turned off: no request; the key still follows, so check() rests
+      controller = null;
+      Object.assign(state, { status: "off", ...query, key: queryKey(query), answer: null, error: null, timesteps: [] });
+      redraw();
+      return;
+    }
     controller = new AbortController();
     const mine = controller;
     Object.assign(state, { status: "loading", ...query, key: queryKey(query), error: null });
@@ -333,6 +343,11 @@ function attachPreview(node) {
   };
   schedule();
 }
+
+// turned on or off in the settings: every preview asks again (or shows that it is off)
+onSettingChange(LIVE_PREVIEW, () => {
+  for (const state of previews) state.refresh();
+});
 
 app.registerExtension({
   name: "zsnr.livePreview",

@@ -2,11 +2,12 @@
 // VPredictionAdapter send what they found and did as a `zsnr_report` UI output (nodes/patch_report.py);
 // when the model's first output contradicts the declared prediction the server sends
 // `zsnr.prediction_mismatch` (nodes/prediction_check.py). Both are shown in a read-only text widget on
-// the node that declared the prediction, and the warning also as a toast. Both renderers (classic
+// the node that declared the prediction, and the warning also as a toast (its duration: zsnr_settings.js). Both renderers (classic
 // canvas and Nodes 2.0): a DOM widget, and the api's own events instead of node callbacks.
 // Help: web/docs/ZeroTerminalSNR.md, web/docs/VPredictionAdapter.md.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
+import { TOAST_SECONDS, setting } from "./zsnr_settings.js";
 
 const REPORT_NODES = new Set(["ZeroTerminalSNR", "VPredictionAdapter"]);
 const LINE_HEIGHT = 15;
@@ -74,7 +75,10 @@ function showWarning(detail) {
   }
   const toast = app.extensionManager?.toast;
   if (toast?.add) {
-    toast.add({ severity: "warn", summary: "zsnr: wrong prediction type?", detail: detail?.message, life: 20000 });
+    // Settings → zsnr → Prediction warning; 0 leaves out `life`, which keeps a toast until closed
+    const seconds = Number(setting(TOAST_SECONDS));
+    const life = seconds > 0 ? { life: seconds * 1000 } : {};
+    toast.add({ severity: "warn", summary: "zsnr: wrong prediction type?", detail: detail?.message, ...life });
   } else {
     console.warn("zsnr:", detail?.message);
   }
