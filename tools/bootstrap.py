@@ -106,6 +106,13 @@ def _module_file(host: Path, name: str) -> Path | None:
     return None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`, False at run time (the host's own files use it,
+    e.g. comfy/context_windows.py)."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def _unguarded_imports(path: Path, module: str) -> list[str]:
     """Modules imported by a file's module-level code outside try blocks (a guarded import may
     fail harmlessly), including every `from X import y` as both X and X.y."""
@@ -119,6 +126,8 @@ def _unguarded_imports(path: Path, module: str) -> list[str]:
             if isinstance(node, ast.Try):
                 visit(node.orelse)
                 visit(node.finalbody)
+            elif isinstance(node, ast.If) and _is_type_checking(node.test):
+                visit(node.orelse)  # `if TYPE_CHECKING:` imports are for type checkers, never run
             elif isinstance(node, ast.Import):
                 names.extend(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -162,7 +171,10 @@ def startup_import_chain(host: Path, target: str) -> list[str] | None:
 
 
 def torch_stack_for(host: Path) -> tuple[str, list[list[str]]]:
-    """(name, pip calls) of a torch stack the host can import on this machine kind."""
+    """(name, pip calls) of a torch stack the host can import on this machine kind: the audio stack
+    only when the server's start-up imports torchaudio unguarded (0.33: comfy.sd -> gemma4 and the
+    LTX audio VAE); a tree whose audio code uses the host's own comfy.audio (upstream's
+    comfy/audio.py, 0.37 on; 0.38's requirements.txt lists no torchaudio) gets the default stack."""
     chain = startup_import_chain(host, "torchaudio")
     if chain is None:
         return "torch-2.14.1", [HOST_TORCH]

@@ -3,9 +3,13 @@
 needs the stack that has torchaudio on this machine kind."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import textwrap
+from pathlib import Path
 
 import bootstrap
+import pytest
 
 
 def write_host(root, files: dict[str, str]):
@@ -49,6 +53,67 @@ def test_guarded_lazy_or_unreached_imports_keep_the_default_stack(tmp_path):
     assert bootstrap.startup_import_chain(host, "torchaudio") is None
     name, calls = bootstrap.torch_stack_for(host)
     assert name == "torch-2.14.1" and calls == [bootstrap.HOST_TORCH]
+
+
+def test_a_tree_whose_audio_code_uses_comfy_audio_gets_the_default_stack(tmp_path):
+    """A 0.37+ tree in the shape upstream's files have (Comfy-Org/ComfyUI): the start-up chain of
+    0.33 (execution -> comfy_api.latest._io -> comfy.sd -> the LTX audio VAE and gemma4) now imports
+    the host's comfy/audio.py (scipy and torch: 'Audio DSP adapted from TorchAudio'), torchaudio is
+    left only in guarded or lazy imports and in `if TYPE_CHECKING:`, and requirements.txt drops it."""
+    host = write_host(tmp_path, {
+        "main.py": "import execution\nimport nodes\n",
+        "execution.py": "from comfy_api.latest import io\n",
+        "nodes.py": "import comfy.sd\n",
+        "comfy_api/__init__.py": "",
+        "comfy_api/latest/__init__.py": "from ._io import ComfyNode\n",
+        "comfy_api/latest/_io.py": "import comfy.sd\n",
+        "comfy/__init__.py": "",
+        "comfy/sd.py": """
+            import comfy.ldm.lightricks.vae.audio_vae
+            import comfy.ldm.ace.vae.music_dcae_pipeline
+            import comfy.text_encoders.gemma4
+        """,
+        "comfy/ldm/lightricks/vae/audio_vae.py": "import json\nimport torch\nimport comfy.audio\n",
+        "comfy/ldm/ace/vae/music_dcae_pipeline.py": """
+            import logging
+            try:
+                import torchaudio
+            except:
+                logging.warning("torchaudio missing, ACE model will be broken")
+        """,
+        "comfy/text_encoders/gemma4.py": """
+            from typing import TYPE_CHECKING
+            import torch
+            import comfy.audio as AF
+            if TYPE_CHECKING:
+                import torchaudio
+        """,
+        "comfy/audio.py": "import math\n\nimport scipy.signal\nimport torch\nimport torch.nn.functional as F\n",
+        # loaded by path at start-up, outside the import chain
+        "comfy_extras/nodes_audio.py": "import comfy.audio\n",
+        "requirements.txt": "torch\ntorchsde\ntorchvision\nnumpy>=1.25.0\nscipy\n",
+    })
+    assert bootstrap.startup_import_chain(host, "torchaudio") is None
+    name, calls = bootstrap.torch_stack_for(host)
+    assert name == "torch-2.14.1" and calls == [bootstrap.HOST_TORCH]
+    assert "torchaudio" not in " ".join(pin for call in calls for pin in call)
+    # the same tree with 0.33's unguarded import back in gemma4 needs the audio stack again
+    (host / "comfy/text_encoders/gemma4.py").write_text("import torch\nimport torchaudio.functional as AF\n")
+    assert bootstrap.startup_import_chain(host, "torchaudio")[-2:] == ["comfy.text_encoders.gemma4", "torchaudio.functional"]
+    assert bootstrap.torch_stack_for(host)[0] == "torch-2.9.1-audio"
+
+
+def test_the_host_under_test_runs_in_the_venv_of_the_stack_chosen_for_it():
+    """The real tree this suite runs on (the embedded 0.3.75, or COMFYUI_PATH, e.g. 0.33.0 which
+    imports torchaudio at start-up): the bootstrap's choice read from its files is the venv the
+    tests run in, so a change of torch_stack_for that would move that host to another stack fails."""
+    if not os.environ.get("ZSNR_PYTHON") or os.environ.get("COMFYUI_PYTHON"):
+        pytest.skip("not run through tools/bootstrap.py with a venv it chose (COMFYUI_PYTHON is the user's)")
+    host = Path(os.environ["ZSNR_COMFYUI_PATH"])
+    name, _ = bootstrap.torch_stack_for(host)
+    assert bootstrap.venv_for(name) / "bin" / "python" == Path(os.environ["ZSNR_PYTHON"])
+    # the chosen stack is the one installed: torchaudio exactly with the audio stack
+    assert (importlib.util.find_spec("torchaudio") is not None) == (name == "torch-2.9.1-audio")
 
 
 def test_each_stack_has_its_own_venv():
