@@ -21,6 +21,15 @@ from demo_report import figures, markdown_table
 from demo_trained_pair import SEEDS as TRAINED_PAIR_SEEDS
 from demo_trained_pair import STEPS as TRAINED_PAIR_STEPS
 from demo_trained_pair import render_trained_pair_grid
+from example_graphs import (
+    CUSTOM_SAMPLER,
+    FLAWED,
+    HOST_CLAMP,
+    RECOMMENDED,
+    RESCALE_CFG,
+    SCHEDULE_PLOT,
+    ZTSNR_STOCK,
+)
 from PIL import Image
 from pure_core import datasets, metrics
 from workflow_format import load, ui_to_api
@@ -43,19 +52,19 @@ class Job:
 
 
 JOBS = [
-    Job("flawed_sd_default", {"9": "flawed"},
+    Job(FLAWED, {"9": "flawed"},
         {"flawed": "(a) SD schedule, epsilon, leading spacing - the flawed default"}),
-    Job("host_zsnr_clamp", {"9": "host_zsnr"},
+    Job(HOST_CLAMP, {"9": "host_zsnr"},
         {"host_zsnr": "(b) host's zsnr option (clamp 4.9e-8) + v + simple"}),
-    Job("ztsnr_vpred_trailing", {"9": "fixed"},
+    Job(ZTSNR_STOCK, {"9": "fixed"},
         {"fixed": "(c) zsnr: exact zero terminal SNR + v + trailing"}),
-    Job("ztsnr_recommended", {"9": "recommended"},
+    Job(RECOMMENDED, {"9": "recommended"},
         {"recommended": "(d) zsnr recommended: exact ZTSNR + v + logsnr_uniform, dpmpp_2m_sde, 10 steps"}),
-    Job("rescale_cfg_comparison", {"11": "cfg_plain", "14": "cfg_rescaled"},
+    Job(RESCALE_CFG, {"11": "cfg_plain", "14": "cfg_rescaled"},
         {"cfg_plain": "plain CFG 7.5 (positive dark, negative all)",
          "cfg_rescaled": "RescaleCFG phi 0.7, CFG 7.5"}, target_subset="dark"),
-    Job("schedule_plot", {}, {}),
-    Job("spacing_trailing_reference", {"11": "spacing_trailing"},
+    Job(SCHEDULE_PLOT, {}, {}),
+    Job(CUSTOM_SAMPLER, {"11": "spacing_trailing"},
         {"spacing_trailing": "reference model trained zsnr, sampled without the patch (trailing, euler)"}),
 ]
 
@@ -156,7 +165,7 @@ def write_outputs(jobs: list[Job], output: Path) -> list[Path]:
         labelled_grid(cfg_rows, columns=8, scale=2, title="Classifier-free guidance 7.5 on the 'dark' subset").save(path)
         written.append(path)
     for job in jobs:
-        if job.workflow == "schedule_plot":
+        if job.workflow == SCHEDULE_PLOT:
             for images in job.images.values():
                 path = output / "schedule.png"
                 Image.fromarray(to_uint8(images[0])).save(path)

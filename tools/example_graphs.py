@@ -159,40 +159,80 @@ def schedule_plot_graph(spacing: str = "trailing", steps: int = 10, y_axis: str 
     }
 
 
+# Template file names: the frontend titles a pack's template card with the file name itself (its
+# templates store, src/platform/workflow/templates/repositories/workflowTemplatesStore.ts in
+# Comfy-Org/ComfyUI_frontend: title = name, no index.json for custom nodes), so they are readable.
+RECOMMENDED = "Recommended few-step setup"
+ZTSNR_STOCK = "Zero terminal SNR, stock KSampler"
+FLAWED = "Compare - the flawed SD default"
+HOST_CLAMP = "Compare - the host zsnr clamp"
+RESCALE_CFG = "Rescale CFG vs plain CFG"
+SCHEDULE_PLOT = "Schedule plot"
+CUSTOM_SAMPLER = "Trailing spacing, custom sampler"
+FIX_SD2V = "Fix an SD 2.x-v checkpoint"
+FIX_NOOBAI = "Fix a NoobAI-XL v-pred checkpoint"
+
 # Examples that need the user's own files; everything else runs as shipped (e2e tier, demo).
-NEEDS_USER_FILES = {"fix_sd2v_checkpoint": "needs your own SD 2.x-v checkpoint in models/checkpoints",
-                    "fix_noobai_vpred_checkpoint": "needs your own NoobAI-XL v-pred (SDXL zsnr) checkpoint in "
-                                                   "models/checkpoints"}
-# The thumbnail card of each of those (tools/build_example_workflows.py)
-USER_FILE_CARDS = {
-    "fix_sd2v_checkpoint": ["SD 2.x-v checkpoint", "+ ZeroTerminalSNR", "+ VPredictionAdapter", "+ RescaleCFG",
-                            "+ KSampler (trailing)", "", "needs your own", "checkpoint file"],
-    "fix_noobai_vpred_checkpoint": ["NoobAI-XL v-pred checkpoint", "+ ZeroTerminalSNR (exact)",
-                                    "+ VPredictionAdapter", "+ RescaleCFG", "+ KSampler (trailing)", "",
-                                    "needs your own", "checkpoint file"],
-}
+NEEDS_USER_FILES = {FIX_SD2V: "needs your own SD 2.x-v checkpoint in models/checkpoints",
+                    FIX_NOOBAI: "needs your own NoobAI-XL v-pred (SDXL zsnr) checkpoint in models/checkpoints"}
 
 EXAMPLES = {
-    "spacing_trailing_reference": (reference_sampling_graph(), {
+    CUSTOM_SAMPLER: (reference_sampling_graph(), {
         "1": "Reference model (exact denoiser)", "3": "Trailing spacing (paper Table 2)"}),
-    "ztsnr_vpred_trailing": (ztsnr_vpred_trailing_graph(), {
+    ZTSNR_STOCK: (ztsnr_vpred_trailing_graph(), {
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)"}),
-    "ztsnr_recommended": (ztsnr_recommended_graph(), {
+    RECOMMENDED: (ztsnr_recommended_graph(), {
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)",
         "6": "logsnr_uniform spacing, dpmpp_2m_sde, 10 steps"}),
-    "flawed_sd_default": (flawed_sd_graph(), {
+    FLAWED: (flawed_sd_graph(), {
         "1": "Reference model, SD schedule, epsilon (the flawed default)", "6": "KSampler, leading spacing"}),
-    "host_zsnr_clamp": (host_zsnr_clamp_graph(), {
+    HOST_CLAMP: (host_zsnr_clamp_graph(), {
         "2": "The host's own zsnr option (alphā_T clamped to 4.9e-8)"}),
-    "rescale_cfg_comparison": (rescale_cfg_graph(), {
+    RESCALE_CFG: (rescale_cfg_graph(), {
         "3": "Rescale CFG (Algorithm 2)", "4": "positive: dark subset", "5": "negative: all",
         "7": "plain CFG 7.5", "8": "RescaleCFG 0.7, CFG 7.5"}),
-    "schedule_plot": (schedule_plot_graph(), {"3": "Schedule plot: original vs zero terminal SNR"}),
-    "fix_sd2v_checkpoint": (fix_sd2v_checkpoint_graph(), {
+    SCHEDULE_PLOT: (schedule_plot_graph(), {"3": "Schedule plot: original vs zero terminal SNR"}),
+    FIX_SD2V: (fix_sd2v_checkpoint_graph(), {
         "1": "Your SD 2.x-v checkpoint (v2-1_768-ema-pruned or a zsnr fine-tune)",
         "2": "Zero terminal SNR (Algorithm 1)", "3": "v prediction (paper §6)", "4": "Rescale CFG (Algorithm 2)"}),
-    "fix_noobai_vpred_checkpoint": (fix_noobai_vpred_checkpoint_graph(), {
+    FIX_NOOBAI: (fix_noobai_vpred_checkpoint_graph(), {
         "1": "Your NoobAI-XL v-pred checkpoint (the host reads v_pred + ztsnr: alphā_T clamped)",
         "2": "Zero terminal SNR: the host's clamp → exact 0", "3": "v prediction (for merges without v_pred)",
         "4": "Rescale CFG (Algorithm 2)"}),
+}
+
+_REFERENCE_NOTE = "Runs as shipped: the reference model is built in (no download). "
+_CHECKPOINT_NOTE = ("Pick your checkpoint in Load Checkpoint and write your prompts; keep the three zsnr nodes "
+                    "between the loader and the KSampler. ")
+# The Note each template opens with: what it shows, what to change (tools/build_example_workflows.py)
+NOTES = {
+    RECOMMENDED: _REFERENCE_NOTE + "Shows zsnr's recommended few-step setup: exact zero terminal SNR + v "
+    "prediction + the logsnr_uniform spacing with dpmpp_2m_sde at 10 steps; the images span dark to bright "
+    "as the data does. Change: steps (5-10), the sampler, the seed. For your own checkpoint put "
+    "Sampling Resolution (zsnr) at your width x height after the model nodes and pick logsnr_resolution.",
+    ZTSNR_STOCK: _REFERENCE_NOTE + "Shows the paper's fix with the stock KSampler: Zero Terminal SNR (exact) "
+    "+ V-Prediction Adapter + trailing spacing, euler, 25 steps: darker and brighter images than the flawed "
+    "default on the same seeds. Change: the scheduler (trailing, logsnr_uniform, karras), steps, sampler.",
+    FLAWED: _REFERENCE_NOTE + "Shows the flawed default for comparison: SD's schedule, epsilon prediction and "
+    "leading spacing give mid-grey images (a fifth of the data's brightness spread). Change: nothing to fix "
+    "here; open 'Zero terminal SNR, stock KSampler' for the fix on the same seeds.",
+    HOST_CLAMP: _REFERENCE_NOTE + "Shows ComfyUI's own zsnr option (ModelSamplingDiscrete v_prediction + "
+    "zsnr, alphā_T clamped to 4.9e-8) with its simple scheduler, for comparison with zsnr's exact SNR 0: "
+    "equal with euler. Change: the sampler (heun, dpmpp_2m) to see where the clamp differs.",
+    RESCALE_CFG: _REFERENCE_NOTE + "Shows plain CFG 7.5 (top) against Rescale CFG 0.7 (bottom) on the same "
+    "seeds, positive 'dark', negative 'all': plain CFG pushes every sample past the data's darkest range, "
+    "Rescale CFG pulls part of them back. Change: multiplier (0.5-0.8), cfg on both KSamplers.",
+    SCHEDULE_PLOT: _REFERENCE_NOTE + "Shows the schedule before and after Zero Terminal SNR with the 10 "
+    "trailing steps marked (the node previews it live before you queue). Change: spacing, steps, y_axis "
+    "(log_snr, sqrt_alphas_cumprod, sigma).",
+    CUSTOM_SAMPLER: _REFERENCE_NOTE + "Shows Timestep Spacing Scheduler (trailing, 20 steps) feeding "
+    "SamplerCustomAdvanced; the node's live preview draws the steps. Change: spacing, steps, denoise, the "
+    "sampler in KSamplerSelect.",
+    FIX_SD2V: _CHECKPOINT_NOTE + "Shows the paper's setup on an SD 2.x-v (768-v) checkpoint: Zero Terminal "
+    "SNR + V-Prediction Adapter + Rescale CFG 0.7, trailing spacing, 768x768. The card's picture is the same "
+    "nodes on the built-in reference model. Change: ckpt_name, prompts, cfg (5-8), multiplier.",
+    FIX_NOOBAI: _CHECKPOINT_NOTE + "Shows the fix on a NoobAI-XL v-pred (SDXL zsnr) checkpoint: the host's "
+    "clamp becomes exact SNR 0, v prediction is kept for merges that lost it, Rescale CFG 0.7, 1024x1024. "
+    "The card's picture is the same nodes on the built-in reference model. Change: ckpt_name, prompts, cfg, "
+    "the scheduler (logsnr_resolution with Sampling Resolution (zsnr) for few steps).",
 }

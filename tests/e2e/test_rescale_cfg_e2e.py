@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from build_example_workflows import OUT as EXAMPLES_DIR
 from demo_images import decode_png, per_image_brightness
+from example_graphs import RESCALE_CFG
 from pure_core import metrics
 from workflow_format import load, ui_to_api
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_rescale_cfg_reduces_over_exposure(client, object_info):
     from zsnr_core.reference import datasets  # the pseudo-package tests/conftest.py installs
 
-    graph = ui_to_api(load(EXAMPLES_DIR / "rescale_cfg_comparison.json"), object_info)
+    graph = ui_to_api(load(EXAMPLES_DIR / f"{RESCALE_CFG}.json"), object_info)
     graph["6"]["inputs"]["batch_size"] = 32
     entry = client.run(graph, timeout=600)
     images: dict[str, list] = {}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from build_example_workflows import BUILT_ON_COMFYUI, render_all
 from build_example_workflows import OUT as EXAMPLES_DIR
-from example_graphs import EXAMPLES, reference_sampling_graph
+from example_graphs import CUSTOM_SAMPLER, EXAMPLES, reference_sampling_graph
 from PIL import Image
 from workflow_format import load, strip_meta, ui_to_api
 
@@ -76,7 +76,7 @@ def _images(client, entry) -> list[np.ndarray]:
 
 
 def test_spacing_workflow_runs_and_returns_images(client, object_info):
-    ui = load(EXAMPLES_DIR / "spacing_trailing_reference.json")
+    ui = load(EXAMPLES_DIR / f"{CUSTOM_SAMPLER}.json")
     graph = ui_to_api(ui, object_info)
     graph["7"]["inputs"]["batch_size"] = 8
     graph["3"]["inputs"]["steps"] = 10

@@ -1,11 +1,11 @@
-"""The paper's fix through the real server: ztsnr_vpred_trailing.json against the flawed default."""
+"""The paper's fix through the real server: the example ZTSNR_STOCK (example_graphs.py) against the flawed default."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from build_example_workflows import OUT as EXAMPLES_DIR
 from demo_images import decode_png, per_image_brightness
-from example_graphs import flawed_sd_graph
+from example_graphs import ZTSNR_STOCK, flawed_sd_graph
 from workflow_format import load, ui_to_api
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ def brightness_spread(client, graph) -> float:
 
 
 def test_ztsnr_vpred_trailing_recovers_brightness_range(client, object_info):
-    fixed = ui_to_api(load(EXAMPLES_DIR / "ztsnr_vpred_trailing.json"), object_info)
+    fixed = ui_to_api(load(EXAMPLES_DIR / f"{ZTSNR_STOCK}.json"), object_info)
     fixed["5"]["inputs"]["batch_size"] = BATCH
     flawed = flawed_sd_graph(steps=fixed["6"]["inputs"]["steps"], batch=BATCH)
     fixed_spread, flawed_spread = brightness_spread(client, fixed), brightness_spread(client, flawed)
