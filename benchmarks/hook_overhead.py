@@ -14,8 +14,9 @@ each against its host counterpart, and one evaluation of an SD1.5-layout UNet in
                 predictions; called once per step. Ours is a correction added to CFG, so its time
                 is compared with the host's whole rescale
   first_step    the exact first step's arithmetic beyond its one model call (nodes/zsnr_sampling.py
-                exact_first_step: the sampler's eta, the SNR-0 test of sigmas[0], fresh noise for
-                ancestral samplers, samplers/first_step.ancestral_step_from_snr_zero, the noise
+                exact_first_step: the sampler's identity and eta, the SNR-0 test of sigmas[0], fresh
+                noise for an ancestral sampler without a finite limit (dpm_2_ancestral; samplers
+                with a limit take no replaced step and cost only the identity look-up), samplers/first_step.ancestral_step_from_snr_zero, the noise
                 handed to the host's sampler); once per sampling, reported per step of --steps
                 steps. It replaces the host's first step, which makes the same model call
 
@@ -132,12 +133,16 @@ def _measure(host, name, shape, args, model, x, output, sigma, rows) -> dict:
     sampling = host.pack.nodes.zsnr_sampling
     ancestral_step_from_snr_zero = host.pack.samplers.first_step.ancestral_step_from_snr_zero  # the pack's modules
     is_snr_zero = host.pack.schedules.snr_zero.is_snr_zero
+    import comfy.samplers
+
+    first_step_noise = host.pack.samplers.sampler_families.first_step_noise
+    first_order_sampler = comfy.samplers.sampler_object("dpm_2_ancestral")  # replaced step, fresh noise
 
     sigmas = torch.tensor([float(ours_sampling.zsnr_terminal_sigma), 157.0, 14.6, 0.0])
     noise, latent = x[:1], torch.zeros_like(x[:1])
 
     def first_step():
-        eta, s_noise = sampling.first_step_eta("sample_euler_ancestral", {})
+        eta, s_noise = first_step_noise(sampling.identify_sampler(first_order_sampler).name, {})
         is_snr_zero(float(sigmas[0]), ours_sampling.zsnr_terminal_sigma)
         fresh = sampling._fresh_noise(noise, 0)
         x_next = ancestral_step_from_snr_zero(cond, noise, fresh, sigmas[1], eta=eta, s_noise=s_noise)
