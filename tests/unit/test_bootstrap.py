@@ -1,6 +1,7 @@
 """The bootstrap's choice of a torch stack for a user's ComfyUI, read from the host's own files
 (tools/bootstrap.py, startup_import_chain): a host whose start-up imports torchaudio unguarded
-needs the stack that has torchaudio on this machine kind."""
+needs the stack that has torchaudio on this machine kind; and its frontend option (ensure_frontend,
+with tools/comfy_server.py's front_end_args)."""
 from __future__ import annotations
 
 import importlib.util
@@ -130,3 +131,25 @@ def test_the_pack_is_linked_into_a_host_in_one_place(tmp_path):
     (custom_nodes / "zsnr").unlink()
     (custom_nodes / "zsnr").symlink_to(tmp_path, target_is_directory=True)
     assert link_pack(custom_nodes) is True and (custom_nodes / "zsnr").resolve() == ROOT
+
+
+def test_a_frontend_is_named_by_its_release_number_and_served_from_its_static_folder(tmp_path, monkeypatch):
+    """make test FRONTEND=<version>: only a release number reaches pip and a path; an unpacked
+    release is reused without a download, and the server harness passes its static folder."""
+    from comfy_server import ServerFailed, front_end_args
+
+    for bad in ("latest", "1.58", "../1.58.1", "1.58.1 --index-url=x", ""):
+        with pytest.raises(SystemExit):
+            bootstrap.ensure_frontend(bad)
+    monkeypatch.setattr(bootstrap, "FRONTENDS", tmp_path)
+    static = tmp_path / "1.58.1" / "comfyui_frontend_package" / "static"
+    static.mkdir(parents=True)
+    (static / "index.html").write_text("<html></html>")
+    assert bootstrap.ensure_frontend("1.58.1") == static
+    monkeypatch.delenv("ZSNR_FRONTEND_ROOT", raising=False)
+    assert front_end_args() == ()
+    monkeypatch.setenv("ZSNR_FRONTEND_ROOT", str(static))
+    assert front_end_args() == ("--front-end-root", str(static))
+    monkeypatch.setenv("ZSNR_FRONTEND_ROOT", str(tmp_path))  # no index.html: not a frontend
+    with pytest.raises(ServerFailed):
+        front_end_args()
