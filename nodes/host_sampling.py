@@ -15,13 +15,15 @@ import comfy.model_sampling
 import torch
 
 V_PREDICTION, EPSILON, X0, VELOCITY = "v_prediction", "epsilon", "x0", "flow_velocity"
+# upstream comfy/model_sampling.py after 0.33.0: IMG_TO_IMG_VELOCITY(CONST), x0 = input - output
+IMAGE_VELOCITY = "image_velocity"
 
 # The host prediction classes whose calculate_denoised we know, by what their output is. Classes
-# missing from a host (V_PREDICTION_DDPM is new since 0.3.75) are simply absent. EDM's output is a
+# missing from a host (V_PREDICTION_DDPM is new since 0.3.75, IMG_TO_IMG_VELOCITY since 0.33.0) are simply absent. EDM's output is a
 # scaled x0-residual, not v, and X0's is x0 itself; neither needs nor gets an SNR-0 override.
 _KNOWN_DENOISED = (("V_PREDICTION", V_PREDICTION), ("V_PREDICTION_DDPM", V_PREDICTION), ("EPS", EPSILON),
                    ("EDM", "edm"), ("X0", X0), ("CONST", VELOCITY), ("COSMOS_RFLOW", VELOCITY),
-                   ("IMG_TO_IMG_FLOW", X0))
+                   ("IMG_TO_IMG_FLOW", X0), ("IMG_TO_IMG_VELOCITY", IMAGE_VELOCITY))
 
 
 @functools.cache
