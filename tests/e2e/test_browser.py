@@ -137,6 +137,11 @@ def _open_page(browser, server, request, vue: bool, frontend: str | None):
         if (setting?.set) await setting.set('Comfy.VueNodes.Enabled', vue);
         else await app.ui.settings.setSettingValueAsync('Comfy.VueNodes.Enabled', vue);
     }""", vue)
+    # our own settings at their defaults, whatever a test stopped half-way left on the server
+    page.evaluate("""async (defaults) => {
+        for (const [id, value] of Object.entries(defaults))
+            if (app.extensionManager.setting.get(id) !== value) await app.extensionManager.setting.set(id, value);
+    }""", {LIVE_PREVIEW_SETTING: True, TOAST_SECONDS_SETTING: 20})
     page.wait_for_function(f"() => LiteGraph.vueNodesMode === {json.dumps(vue)}", timeout=20_000)
     try:
         yield page
