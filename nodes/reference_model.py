@@ -33,6 +33,7 @@ from ..reference.denoiser import (
     v_from_x0,
 )
 from .errors import node_error
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 
 MODEL_NODE_ID = "ZSNRReferenceModel"
@@ -216,6 +217,7 @@ class ZSNRReferenceModel(SchemaCheckedNode):
             node_id=MODEL_NODE_ID,
             display_name="Reference Model (exact denoiser, zsnr)",
             category="zsnr/reference",
+            **search_aliases("reference model", "exact denoiser"),
             description="A weightless pixel-space model that memorises an image set and predicts the exact "
                         "posterior mean E[x0 | x_t]: the best any trained network could do on that set. Use it to "
                         "see what a schedule and sampler do to brightness without downloading a checkpoint.",
@@ -255,6 +257,7 @@ class ZSNRReferenceCondition(SchemaCheckedNode):
             node_id=CONDITION_NODE_ID,
             display_name="Reference Condition (zsnr)",
             category="zsnr/reference",
+            **search_aliases("reference condition"),
             description="Conditioning for the Reference Model: which subset of its images to draw from. "
                         "With CFG, use a subset as positive and 'all' (or ConditioningZeroOut) as negative.",
             inputs=[

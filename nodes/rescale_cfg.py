@@ -21,7 +21,17 @@ from ..samplers.prediction import SPACES
 from ..schedules.conversions import flow_pair, vp_pair
 from ..schedules.snr_zero import is_snr_zero
 from .errors import node_error, require_model
-from .host_sampling import EPSILON, V_PREDICTION, VELOCITY, X0, is_flow, prediction_class, prediction_kind
+from .host_sampling import (
+    EPSILON,
+    IMAGE_VELOCITY,
+    V_PREDICTION,
+    VELOCITY,
+    X0,
+    is_flow,
+    prediction_class,
+    prediction_kind,
+)
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 
 LOG = logging.getLogger("zsnr")
@@ -38,8 +48,9 @@ def model_family(model_sampling) -> tuple[str, str]:
     eps and v models (also CogVideoX's V_PREDICTION_DDPM): v, as the paper and the host's
     RescaleCFG. Flow velocity (CONST, COSMOS_RFLOW): the flow velocity, what the model predicts
     (upstream ComfyUI's later flow branch rescales x0 instead; pick space = x0 to match it). Models
-    whose output is x0 (EDM's preconditioned x0, X0, IMG_TO_IMG_FLOW): x0. Unknown: x0, the one
-    space that needs no knowledge of the parameterisation.
+    whose output is x0 (EDM's preconditioned x0, X0, IMG_TO_IMG_FLOW) and IMG_TO_IMG_VELOCITY (newer
+    hosts; its output is the image-to-image velocity input - x0, not the flow velocity the v space
+    assumes): x0. Unknown: x0, the one space that needs no knowledge of the parameterisation.
     """
     kind = prediction_kind(prediction_class(model_sampling))
     flow = is_flow(model_sampling)
@@ -47,7 +58,7 @@ def model_family(model_sampling) -> tuple[str, str]:
         return "v", "vp"
     if kind == VELOCITY and flow:
         return "v", "flow"
-    if kind in (X0, "edm"):
+    if kind in (X0, "edm", IMAGE_VELOCITY):
         return "x0", "flow" if flow else "vp"
     return "x0", "unknown"
 
@@ -151,6 +162,7 @@ class ZSNRRescaleCFG(SchemaCheckedNode):
             node_id=NODE_ID,
             display_name="Rescale CFG (zsnr)",
             category="model/patch",
+            **search_aliases("rescale cfg", "rescalecfg", "cfg rescale", "guidance rescale", "over-exposure"),
             description=(
                 "Rescale classifier-free guidance (Lin et al. 2023, §3.4, Algorithm 2): scale the guided "
                 "prediction back to the spread of the conditional one, against the over-exposure CFG causes "

@@ -15,6 +15,7 @@ import copy
 from comfy_api.latest import io
 
 from .schedulers import model_sigma_table, record_latent_size
+from .schema_extras import search_aliases
 from .validation import MAX_RESOLUTION, SchemaCheckedNode, check_arguments
 
 NODE_ID = "ZSNRSamplingResolution"
@@ -50,6 +51,7 @@ class ZSNRSamplingResolution(SchemaCheckedNode):
             node_id=NODE_ID,
             display_name="Sampling Resolution (zsnr)",
             category="model/patch",
+            **search_aliases("resolution", "logsnr_resolution", "image size"),
             description=(
                 "Record the image size you sample on the model, so the KSampler / BasicScheduler "
                 "scheduler logsnr_resolution (and Timestep Spacing Scheduler without a latent) spaces for "

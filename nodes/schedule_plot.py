@@ -17,6 +17,7 @@ from ..schedules.plot_data import Y_AXES, PlotData, build_plot_data, selected_ti
 from ..schedules.spacing import SIZE_AWARE_SPACINGS, SPACINGS
 from .errors import check_sigmas, node_error
 from .schedulers import recorded_latent_size
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 from .zero_snr import FlowModel, model_schedule
 
@@ -196,6 +197,7 @@ class ZSNRSchedulePlot(SchemaCheckedNode):
             node_id=NODE_ID,
             display_name="Schedule Plot (zsnr)",
             category="zsnr/diagnostics",
+            **search_aliases("schedule plot", "snr plot", "sigma plot", "log snr"),
             description="Plot the model's noise schedule (log-SNR, sqrt(alphā) or sigma against the timestep), "
                         "the original one when it was rescaled to zero terminal SNR (Lin et al. 2023, §3.1), and "
                         "the timesteps a sampler visits (§3.3, Table 2).",

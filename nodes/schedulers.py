@@ -21,6 +21,7 @@ from comfy_api.latest import io
 from ..schedules.spacing import SPACINGS, spacing_sigmas
 from .errors import node_error, require_model
 from .host_sampling import describe_sampling, is_flow
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 
 LOG = logging.getLogger("zsnr")
@@ -93,6 +94,7 @@ class TimestepSpacingScheduler(SchemaCheckedNode):
             node_id="TimestepSpacingScheduler",
             display_name="Timestep Spacing Scheduler (zsnr)",
             category="model/sampling/schedulers",
+            **search_aliases("trailing", "timestep spacing", "leading", "linspace", "logsnr"),
             description=(
                 "Sigmas at exact training timesteps chosen by a spacing rule (Lin et al. 2023, Table 2). "
                 "trailing always includes the last timestep, so sampling starts at the model's terminal "

@@ -36,6 +36,7 @@ from comfy_api.latest import io
 from ..reference.procedural_shapes import CLASS_NAMES, NULL_CLASS
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_zero_terminal_snr, scaled_linear_betas
 from .reference_model import CONDITION_NODE_ID
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 
 NODE_ID = "ZSNRTrainedReferenceModel"
@@ -183,6 +184,7 @@ class ZSNRTrainedReferenceModel(SchemaCheckedNode):
             node_id=NODE_ID,
             display_name="Trained Reference Model (zsnr)",
             category="zsnr/reference",
+            **search_aliases("trained reference", "tiny unet"),
             description="A small class-conditional UNet (the host's own SD-style UNetModel, 32x32 pixel space) "
                         "trained by this pack on procedural shapes, in two recipes that differ only in schedule "
                         "and prediction: flawed (SD schedule, epsilon) and fixed (zero terminal SNR, v). Loaded "

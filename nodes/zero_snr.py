@@ -24,6 +24,7 @@ from .host_sampling import (
 from .patch_report import UI_KEY, describe
 from .prediction_check import executing_node
 from .schedulers import carry_latent_size
+from .schema_extras import search_aliases
 from .validation import SchemaCheckedNode, check_arguments
 from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_sampling
 
@@ -114,6 +115,7 @@ class ZeroTerminalSNR(SchemaCheckedNode):
             node_id="ZeroTerminalSNR",
             display_name="Zero Terminal SNR (zsnr)",
             category="model/patch",
+            **search_aliases("ztsnr", "zero terminal snr", "zsnr", "terminal snr", "rescale noise schedule"),
             description="Rescale the model's own noise schedule so the last timestep has zero SNR "
                         "(Lin et al. 2023, Algorithm 1). Use with v-prediction checkpoints.",
             inputs=[
@@ -159,6 +161,7 @@ class VPredictionAdapter(SchemaCheckedNode):
             node_id="VPredictionAdapter",
             display_name="V-Prediction Adapter (zsnr)",
             category="model/patch",
+            **search_aliases("vpred", "v-pred", "v-prediction", "v prediction", "v_prediction", "prediction type", "epsilon"),
             description="Declare the prediction type of a discrete model, keeping any zero-terminal-SNR "
                         "rescale (unlike ModelSamplingDiscrete). At SNR 0 a v model's x0 is exactly -v.",
             inputs=[

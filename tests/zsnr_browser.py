@@ -78,3 +78,16 @@ def page(browser, server, request, renderer, requested_frontend):
         page.screenshot(path=str(SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"))
         context.close()
 
+
+
+@pytest.fixture
+def node_search(page):
+    """type(query): open the node search box (the command its keybinding and a double-click on the
+    canvas run, Workspace.SearchBox.Toggle) and type into it, once its results are listed."""
+    def type_query(query: str) -> None:
+        page.evaluate("() => app.extensionManager.command.execute('Workspace.SearchBox.Toggle')")
+        page.wait_for_function("() => document.activeElement?.tagName === 'INPUT'", timeout=20_000)
+        page.keyboard.type(query, delay=20)
+        page.get_by_role("option").first.wait_for(timeout=20_000)
+        page.wait_for_timeout(500)  # the list settles once the last key is filtered
+    return type_query

@@ -18,7 +18,7 @@ from PIL import Image
 from workflow_format import api_to_ui
 
 pytestmark = pytest.mark.e2e
-pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page
+pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page, node_search
 FILES = sorted(OUT.glob("*.json"))
 SIZE, BATCH = 32, 2
 # what a user types into the node search box to find each (a part of its name)
@@ -57,14 +57,10 @@ def test_committed_blueprints_are_current(object_info, host_version):
         assert (OUT / name).read_text() == text, f"{name} is stale: run tools/build_blueprints.py"
 
 
-def add_from_search(page, query: str) -> str:
-    """Double-click the empty canvas, type into the node search box, take the first result;
-    returns the id of the node it added."""
+def add_from_search(page, node_search, query: str) -> str:
+    """Type into the node search box and take the first result; returns the id of the node added."""
     before = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))"))
-    box = page.locator("canvas#graph-canvas, #graph-canvas").first.bounding_box()
-    page.mouse.dblclick(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.75)
-    page.keyboard.type(query, delay=20)
-    page.wait_for_timeout(1500)  # the search box filters as it is typed
+    node_search(query)
     page.keyboard.press("Enter")
     page.wait_for_function("(n) => app.graph.nodes.length > n", arg=len(before), timeout=20_000)
     (added,) = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))")) - before
@@ -90,13 +86,13 @@ def set_promoted(page, node_id: str, widget: str, value) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("name", sorted(BLUEPRINTS))
-def test_blueprint_from_the_search_box_runs(page, renderer, object_info, client, name):
+def test_blueprint_from_the_search_box_runs(page, node_search, renderer, object_info, client, name):
     # the paper's fix on the reference model: 1 reference, 2-3 ZTSNR + v, 4 condition, 5 latent,
     # 6 KSampler, 7-8 decode, 9 SaveImage; the blueprint takes the place of nodes 2-3 or of node 6
     graph = ztsnr_vpred_trailing_graph(steps=4, batch=BATCH, size=SIZE, prefix="zsnr_test/blueprint")
     page.evaluate("(w) => app.loadGraphData(w)", api_to_ui(graph, object_info))
     page.evaluate("() => { const ds = app.canvas.ds; ds.scale = 0.5; ds.offset = [40, 40]; app.canvas.setDirty(true, true); }")
-    node = add_from_search(page, QUERIES[name])
+    node = add_from_search(page, node_search, QUERIES[name])
     assert page.evaluate("(id) => app.graph.getNodeById(id).title", node) == name
     if name == FIX_CHECKPOINT:
         page.evaluate("() => [2, 3].forEach(id => app.graph.remove(app.graph.getNodeById(id)))")

@@ -1,4 +1,4 @@
-"""The pack's templates in the real frontend (headless Chromium, both renderers).
+"""The pack's templates and node search in the real frontend (headless Chromium, both renderers).
 
 Templates: the template browser (command Comfy.BrowseTemplates) lists a pack's example_workflows
 under the pack's name; a card's picture is <name>.jpg (workflowTemplatesStore.ts and
@@ -6,6 +6,10 @@ useTemplateWorkflows.ts in Comfy-Org/ComfyUI_frontend) and its title the file na
 show our 512×512 thumbnail (a broken or placeholder image has another size) and a click must load
 that workflow as the file holds it.
 
+Search: on a host whose V3 io.Schema has `search_aliases` (ComfyUI 0.11 on; nodes/schema_extras.py)
+our nodes carry words their names lack, and the node search box (which searches name, display_name
+and search_aliases: services/nodeSearchService.ts in the frontend) puts them first for "vpred" and
+"ztsnr". On 0.3.75 the schema has no such field and the test skips.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from example_graphs import RECOMMENDED
 from workflow_format import strip_meta, ui_to_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page
+pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page, node_search
 PACK = "zsnr"  # the folder name the server loads the pack under (tools/comfy_server.py link_pack)
 TEMPLATES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json"))
 CARD = '[data-testid="template-workflow-{}"]'  # the card's test id in the dialog (1.32.9 to 1.58.1)
@@ -69,4 +73,30 @@ def test_a_template_card_loads_its_workflow(page, renderer, object_info):
     assert note == next(n for n in workflow["nodes"] if n["type"] == "Note")["widgets_values"][0]
     prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
     assert strip_meta(prompt) == strip_meta(ui_to_api(workflow, object_info))
+    assert page.zsnr_errors == []
+
+
+# what a user types → the node the search box must list first (blueprints aside, they are recipes)
+SEARCHES = {"vpred": ("VPredictionAdapter", "V-Prediction Adapter (zsnr)"),
+            "ztsnr": ("ZeroTerminalSNR", "Zero Terminal SNR (zsnr)")}
+
+
+def search_results(page, node_search, query: str) -> list[str]:
+    """The titles the node search box lists for `query`."""
+    node_search(query)
+    options = page.get_by_role("option")
+    results = [text.split("\n") for text in options.all_inner_texts()]
+    page.keyboard.press("Escape")
+    return [lines[0] for lines in results if not any(line.startswith("Subgraph Blueprints") for line in lines)]
+
+
+@pytest.mark.parametrize("query", sorted(SEARCHES))
+def test_node_search_finds_our_nodes_by_their_aliases(page, node_search, renderer, object_info, query):
+    node_id, title = SEARCHES[query]
+    if "search_aliases" not in object_info[node_id]:
+        pytest.skip("this host's V3 io.Schema has no search_aliases (ComfyUI 0.11 on), so /object_info lists none")
+    assert query in object_info[node_id]["search_aliases"]
+    page.evaluate("() => app.graph.clear()")
+    results = search_results(page, node_search, query)
+    assert results and results[0] == title, results
     assert page.zsnr_errors == []
