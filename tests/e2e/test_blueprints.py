@@ -3,7 +3,9 @@
 The host lists them at GET /global_subgraphs and serves each file at /global_subgraphs/{id}
 (app/subgraph_manager.py, 0.3.75 and 0.33.0); the frontend turns each into a node named after the
 file. In the browser (both renderers) each is found through the node search box, dropped into a
-graph on the reference model, its promoted widgets edited, queued, and the images come back.
+graph on the reference model, one of the widgets it shows set (through the widget's setValue, as
+the canvas edits it; the queued prompt must carry the value into the inner node), queued, and
+the images come back.
 """
 from __future__ import annotations
 
