@@ -57,10 +57,12 @@ def test_guarded_lazy_or_unreached_imports_keep_the_default_stack(tmp_path):
 
 
 def test_a_tree_whose_audio_code_uses_comfy_audio_gets_the_default_stack(tmp_path):
-    """A 0.37+ tree in the shape upstream's files have (Comfy-Org/ComfyUI): the start-up chain of
-    0.33 (execution -> comfy_api.latest._io -> comfy.sd -> the LTX audio VAE and gemma4) now imports
-    the host's comfy/audio.py (scipy and torch: 'Audio DSP adapted from TorchAudio'), torchaudio is
-    left only in guarded or lazy imports and in `if TYPE_CHECKING:`, and requirements.txt drops it."""
+    """A 0.37+ tree in the shape upstream's files have (github.com/Comfy-Org/ComfyUI): comfy/audio.py
+    ("Audio DSP adapted from TorchAudio": scipy.signal and torch; commit 8ce4c98), the LTX audio VAE
+    on 0.33's start-up chain (execution -> comfy_api.latest._io -> comfy.sd) importing comfy.audio
+    instead of torchaudio (comfy/ldm/lightricks/vae/audio_vae.py, commit 7a004ca), requirements.txt
+    without torchaudio (commit 077bd30, which pins frontend 1.53.6). gemma4 is written the same way
+    here; torchaudio is left only in guarded or lazy imports and under `if TYPE_CHECKING:`."""
     host = write_host(tmp_path, {
         "main.py": "import execution\nimport nodes\n",
         "execution.py": "from comfy_api.latest import io\n",
