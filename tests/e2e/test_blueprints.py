@@ -60,11 +60,15 @@ def test_committed_blueprints_are_current(object_info, host_version):
 
 
 def add_from_search(page, node_search, query: str) -> str:
-    """Type into the node search box and take the first result; returns the id of the node added."""
+    """Type into the node search box, take the first result and drop it on the canvas (newer
+    frontends hold the new node at the pointer until a click places it); returns its id."""
     before = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))"))
     node_search(query)
     page.keyboard.press("Enter")
     page.wait_for_function("(n) => app.graph.nodes.length > n", arg=len(before), timeout=20_000)
+    box = page.locator("#graph-canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.55)
     (added,) = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))")) - before
     return added
 
