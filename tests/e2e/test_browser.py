@@ -793,3 +793,22 @@ def test_prediction_toast_stays_as_long_as_the_setting_says(page, object_info, r
     finally:
         set_setting(page, TOAST_SECONDS_SETTING, 20)
     assert our_problems(page.zsnr_messages) == []
+
+
+def test_replaced_model_sampling_is_shown_on_the_sampler_node(page, object_info, renderer):
+    """nodes/replaced_sampling.py through web/js/zsnr_report.js: the host's ModelSamplingDiscrete
+    after ZeroTerminalSNR replaces its sampling; the KSampler that ran without it shows the warning
+    and a toast says so."""
+    graph = mismatched_prediction_graph("scaled_linear")
+    graph["3"] = {"class_type": "ModelSamplingDiscrete", "inputs": {"model": ["2", 0], "sampling": "v_prediction",
+                                                                     "zsnr": False}}
+    graph["6"]["inputs"]["seed"] = {"classic": 11, "vue": 12}[renderer]  # the server caches a KSampler it ran
+    load_preview_graph(page, object_info, renderer, graph)
+    page.evaluate("() => app.queuePrompt(0, 1)")
+    page.wait_for_function("() => app.graph.getNodeById(6).zsnrReport?.warning", timeout=180_000)
+    shown = page.evaluate("() => app.graph.getNodeById(6).zsnrReport.element.textContent")
+    assert shown.startswith("⚠") and "replaced the model's ModelSampling" in shown
+    toast = page.locator(TOAST).filter(has_text="ModelSampling replaced")
+    toast.first.wait_for(state="visible", timeout=20_000)
+    node_screenshot(page, renderer, 6, SCREENSHOTS / f"sampling_replaced_{renderer}.png")
+    assert our_problems(page.zsnr_messages) == []

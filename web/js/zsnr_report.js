@@ -2,7 +2,9 @@
 // VPredictionAdapter send what they found and did as a `zsnr_report` UI output (nodes/patch_report.py);
 // when the model's first output contradicts the declared prediction the server sends
 // `zsnr.prediction_mismatch` (nodes/prediction_check.py). Both are shown in a read-only text widget on
-// the node that declared the prediction, and the warning also as a toast (its duration: zsnr_settings.js). Both renderers (classic
+// the node that declared the prediction, and the warning also as a toast (its duration: zsnr_settings.js).
+// When a later node replaced zsnr's ModelSampling, the server sends `zsnr.sampling_replaced`
+// (nodes/replaced_sampling.py) naming the sampler node that ran without it: shown there. Both renderers (classic
 // canvas and Nodes 2.0): a DOM widget, and the api's own events instead of node callbacks.
 // Help: web/docs/ZeroTerminalSNR.md, web/docs/VPredictionAdapter.md.
 import { app } from "../../../scripts/app.js";
@@ -66,9 +68,9 @@ function showReport(executionId, output) {
   state.show();
 }
 
-function showWarning(detail) {
+function showWarning(detail, summary = "zsnr: wrong prediction type?", onAnyNode = false) {
   const node = detail?.node_id == null ? null : findNode(detail.node_id);
-  if (node && REPORT_NODES.has(nodeClass(node))) {
+  if (node && (onAnyNode || REPORT_NODES.has(nodeClass(node)))) {
     const state = reportWidget(node);
     state.warning = detail.message;
     state.show();
@@ -78,7 +80,7 @@ function showWarning(detail) {
     // Settings → zsnr → Prediction warning; 0 leaves out `life`, which keeps a toast until closed
     const seconds = Number(setting(TOAST_SECONDS));
     const life = seconds > 0 ? { life: seconds * 1000 } : {};
-    toast.add({ severity: "warn", summary: "zsnr: wrong prediction type?", detail: detail?.message, ...life });
+    toast.add({ severity: "warn", summary, detail: detail?.message, ...life });
   } else {
     console.warn("zsnr:", detail?.message);
   }
@@ -99,6 +101,13 @@ app.registerExtension({
         showWarning(detail);
       } catch (error) {
         console.warn("zsnr prediction check:", error);
+      }
+    });
+    api.addEventListener("zsnr.sampling_replaced", ({ detail }) => {
+      try {
+        showWarning(detail, "zsnr: ModelSampling replaced", true);
+      } catch (error) {
+        console.warn("zsnr sampling replaced:", error);
       }
     });
   },
