@@ -12,6 +12,10 @@ import pure_core  # noqa: F401 (installs the zsnr_core pseudo-package, tools/pur
 import pytest
 from zsnr_testlib import TEST_OUTPUT
 
+# the browser tier's harness (Chromium, the browser, renderer and page fixtures), shared by the
+# three browser modules of tests/e2e; registered here, at the root, as pytest requires of plugins
+pytest_plugins = ["zsnr_browser"]
+
 
 @pytest.fixture(scope="session")
 def test_output_dir() -> Path:

@@ -1,10 +1,9 @@
-"""Headless Chromium on the server's frontend for the browser tests of what the pack ships beside
-its nodes (templates, subgraph blueprints, search): tests/e2e/test_templates_browser.py and
-tests/e2e/test_blueprints.py load it as a plugin (pytest_plugins) for the fixtures below.
+"""Headless Chromium on the server's frontend: the harness of the browser tier. tests/e2e/
+test_browser.py, test_templates_browser.py and test_blueprints.py load it as a plugin
+(pytest_plugins) for the fixtures below (test_browser.py keeps a page fixture of its own).
 
-The same harness as tests/e2e/test_browser.py's (Debian's /usr/bin/chromium, never a downloaded
-browser; both renderers through the setting Comfy.VueNodes.Enabled; a screenshot of every test in
-test_output/browser/), kept here so those modules do not import a test module.
+Debian's /usr/bin/chromium, never a downloaded browser; both renderers through the setting
+Comfy.VueNodes.Enabled; a screenshot of every test in test_output/browser/.
 """
 from __future__ import annotations
 

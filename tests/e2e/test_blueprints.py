@@ -20,7 +20,6 @@ from PIL import Image
 from workflow_format import api_to_ui
 
 pytestmark = pytest.mark.e2e
-pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page, node_search
 FILES = sorted(OUT.glob("*.json"))
 SIZE, BATCH = 32, 2
 # what a user types into the node search box to find each (a part of its name)

@@ -19,32 +19,24 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
-import shutil
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 from build_example_workflows import OUT as EXAMPLES_DIR
+from example_graphs import SCHEDULE_PLOT
 from PIL import Image
 from workflow_format import api_to_ui, strip_meta, ui_to_api
+from zsnr_browser import SCREENSHOTS
 from zsnr_core.schedules import plot_data, spacing
-from zsnr_testlib import TEST_OUTPUT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-# Debian's package installs /usr/bin/chromium; older releases name it chromium-browser
-CHROMIUM = next((Path(p) for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                 if p and Path(p).is_file()), Path("/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                 "--disable-component-update", "--disable-sync", "--disable-quic"]
-SCREENSHOTS = TEST_OUTPUT / "browser"
 EXTENSION_NAME = "zsnr.livePreview"
 OUR_CODE = re.compile(r"/extensions/zsnr/|zsnr preview|zsnr\.livePreview")
 REFERENCE = {"class_type": "ZSNRReferenceModel", "inputs": {
     "dataset": "brightness_ramp", "trained_schedule": "scaled_linear_zsnr", "prediction": "v_prediction"}}
-RENDERERS = ["classic", "vue"]
 # the terminal alphā of the clamps (nodes/zsnr_sampling.py, README "How exact SNR 0 works"):
 # ComfyUI's zsnr option and diffusers' Euler/DPM/UniPC schedulers with rescale_betas_zero_snr
 CLAMPS = {"clamp_comfy": 4.8973451890853435e-08, "clamp_diffusers": 2.0**-24}
@@ -63,16 +55,6 @@ def clamp_log_snr(alphas_cumprod_terminal: float) -> float:
     return math.log(alphas_cumprod_terminal / (1 - alphas_cumprod_terminal))
 
 
-def schedule_plot_graph() -> dict:
-    """The graph the schedule_plot example holds: reference model → ZeroTerminalSNR → plot."""
-    return {
-        "1": dict(REFERENCE),
-        "2": {"class_type": "ZeroTerminalSNR", "inputs": {"model": ["1", 0], "terminal": "exact"}},
-        "3": {"class_type": "ZSNRSchedulePlot", "inputs": {
-            "model": ["2", 0], "spacing": "trailing", "steps": 10, "y_axis": "log_snr"}},
-    }
-
-
 def preview_graph(model_node: dict | None = None) -> dict:
     """reference model → node 2 (ZeroTerminalSNR exact unless given) → Timestep Spacing Scheduler."""
     node_2 = model_node or {"class_type": "ZeroTerminalSNR", "inputs": {"terminal": "exact"}}
@@ -82,33 +64,6 @@ def preview_graph(model_node: dict | None = None) -> dict:
         "3": {"class_type": "TimestepSpacingScheduler", "inputs": {
             "model": ["2", 0], "spacing": "trailing", "steps": 20, "denoise": 1.0, "steps_offset": 0}},
     }
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tier cannot run in CI: {reason}")
-    pytest.skip(f"browser tier skipped: {reason} (install Debian's chromium: apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} not found")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright for Python is not installed")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@pytest.fixture(params=RENDERERS)
-def renderer(request) -> str:
-    return request.param
 
 
 def _open_page(browser, server, request, vue: bool, frontend: str | None):
@@ -660,8 +615,7 @@ def test_live_preview_inside_a_subgraph_follows_the_model_outside(page, object_i
 
 
 def test_queued_schedule_plot_shows_its_image_in_the_node(page, object_info, client, renderer):
-    example = EXAMPLES_DIR / "schedule_plot.json"
-    workflow = json.loads(example.read_text()) if example.is_file() else api_to_ui(schedule_plot_graph(), object_info)
+    workflow = json.loads((EXAMPLES_DIR / f"{SCHEDULE_PLOT}.json").read_text())  # the shipped template
     assert load_workflow(page, workflow) == []
     plot_id = page.evaluate("() => app.graph.nodes.find(n => n.type === 'ZSNRSchedulePlot').id")
     preview(page, NODE.format(plot_id))

@@ -23,7 +23,6 @@ from example_graphs import RECOMMENDED
 from workflow_format import strip_meta, ui_to_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-pytest_plugins = ["zsnr_browser"]  # its fixtures: browser, renderer, page, node_search
 PACK = "zsnr"  # the folder name the server loads the pack under (tools/comfy_server.py link_pack)
 TEMPLATES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json"))
 CARD = '[data-testid="template-workflow-{}"]'  # the card's test id in the dialog (1.32.9 to 1.58.1)
