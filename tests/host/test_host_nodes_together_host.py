@@ -14,11 +14,11 @@ from zsnr_host_helpers import condition, host_zsnr_clamp, ksample, reference, v_
 pytestmark = pytest.mark.host
 
 
-def custom_sample(host, model, sigmas, cfg=3.0, batch=4, size=8, seed=0):
-    """SamplerCustomAdvanced with the host's CFGGuider and euler over explicit sigmas."""
+def custom_sample(host, model, sigmas, cfg=3.0, batch=4, size=8, seed=0, sampler_name="euler"):
+    """SamplerCustomAdvanced with the host's CFGGuider and a sampler (euler) over explicit sigmas."""
     latent = {"samples": torch.zeros(batch, 3, size, size)}
     guider = host.node["CFGGuider"].execute(model, condition(host), condition(host, "dark"), cfg).result[0]
-    sampler = host.node["KSamplerSelect"].execute("euler").result[0]
+    sampler = host.node["KSamplerSelect"].execute(sampler_name).result[0]
     noise = host.node["RandomNoise"].execute(seed).result[0]
     return host.node["SamplerCustomAdvanced"].execute(noise, guider, sampler, sigmas, latent).result[0]["samples"]
 
@@ -55,17 +55,19 @@ def test_model_sampling_discrete_before_ours_is_read_and_after_ours_wins(host, z
 
 
 def test_set_first_sigma_on_an_exact_model_is_the_hosts_path(host):
-    """A lowered first sigma (NovelAI-style) is not SNR 0: the exact step does not apply, and the
-    result is the host's zsnr model's over the same sigmas."""
+    """A lowered first sigma (NovelAI-style) is not SNR 0: the pack's first-order step does not
+    apply even for heun (samplers/sampler_families.py, FIRST_ORDER), and the result is the host's
+    zsnr model's over the same sigmas; from the sentinel heun's first step is the pack's."""
     base = reference(host, "scaled_linear_zsnr", "v_prediction")
     exact = zero_snr(host, base)
     sigmas = host.node["BasicScheduler"].execute(exact, "simple", 6, 1.0).result[0]
     lowered = host.node["SetFirstSigma"].execute(sigmas, 29.0).result[0]
-    ours = custom_sample(host, exact, lowered)
-    assert torch.equal(ours, custom_sample(host, without_exact_step(host, exact), lowered))
-    hosts = custom_sample(host, host_zsnr_clamp(base), lowered)
+    ours = custom_sample(host, exact, lowered, sampler_name="heun")
+    assert torch.equal(ours, custom_sample(host, without_exact_step(host, exact), lowered, sampler_name="heun"))
+    hosts = custom_sample(host, host_zsnr_clamp(base), lowered, sampler_name="heun")
     assert torch.allclose(ours, hosts, atol=1e-4), float((ours - hosts).abs().max())
-    assert not torch.equal(custom_sample(host, exact, sigmas), custom_sample(host, without_exact_step(host, exact), sigmas))
+    assert not torch.equal(custom_sample(host, exact, sigmas, sampler_name="heun"),
+                           custom_sample(host, without_exact_step(host, exact), sigmas, sampler_name="heun"))
 
 
 def _recorded_denoised(host, model, sigmas):
@@ -119,7 +121,8 @@ def test_host_guidance_nodes_chain_with_zsnr_rescale_cfg_in_graph_order(host, ho
 
 @pytest.mark.parametrize("schedule", ["AlignYourStepsScheduler", "GITSScheduler", "kl_optimal", "beta"])
 def test_host_schedules_on_an_exact_model(host, schedule):
-    """The exact step engages exactly when the top sigma is the SNR-0 sentinel; no NaN."""
+    """The pack's first-order step engages exactly when the top sigma is the SNR-0 sentinel and the
+    sampler's own first step has no finite limit (heun); every other sampler is the host's; no NaN."""
     exact = zero_snr(host, reference(host, "scaled_linear_zsnr", "v_prediction"))
     if schedule == "AlignYourStepsScheduler":
         sigmas = host.node[schedule].execute("SD1", 6, 1.0).result[0]
@@ -131,11 +134,11 @@ def test_host_schedules_on_an_exact_model(host, schedule):
     # beta reads the model's table and starts at the sentinel; AYS and GITS are fixed tables that top
     # at 14.6; kl_optimal recomputes the top as tan(atan(sigma_max)) in float32, 1.3e-4 below it
     assert at_snr_zero == (schedule == "beta"), float(sigmas[0])
-    for sampler in ("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"):
-        ours = custom_sample(host, exact, sigmas, batch=2)
-        bare = custom_sample(host, without_exact_step(host, exact), sigmas, batch=2)
+    for sampler in ("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "heun"):
+        ours = custom_sample(host, exact, sigmas, batch=2, sampler_name=sampler)
+        bare = custom_sample(host, without_exact_step(host, exact), sigmas, batch=2, sampler_name=sampler)
         assert torch.isfinite(ours).all(), sampler
-        assert torch.equal(ours, bare) != at_snr_zero, sampler
+        assert torch.equal(ours, bare) != (at_snr_zero and sampler == "heun"), sampler
 
 
 def test_weight_patches_are_kept_through_our_clones(host):
