@@ -1,7 +1,7 @@
 """Determinism and isolation through the real server (issue 8).
 
 Determinism: one workflow mixing the pack's nodes (exact ZTSNR + v + trailing with an ancestral
-sampler, whose SNR-0 first step draws its own seeded noise; the spacing scheduler with a
+sampler, whose first step from the SNR-0 sentinel draws the host's seeded noise; the spacing scheduler with a
 second-order sampler; RescaleCFG with an SDE sampler; the schedule plot) and one seed, run on two
 server processes one after the other, gives bit-identical latents (float32 bits, via SaveLatent)
 and images (PNG pixels).
