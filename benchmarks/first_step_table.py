@@ -27,9 +27,9 @@ def pairs(results: list[dict]):
             band = floor["w1_q95"] - floor["w1"]
             records = [r for r in result["records"] if str(r["size"]) == size]
             by_key = {(r["kind"], r["sampler"], r["scheduler"], r["steps"]): r for r in records}
-            for (kind, sampler, spacing, steps), ours in by_key.items():
-                host = by_key.get(("host_zsnr", sampler, spacing, steps))
-                if kind == "ours" and host is not None:
+            for (kind, sampler, spacing, steps), host in by_key.items():  # rows in the host's sampler order
+                ours = by_key.get(("ours", sampler, spacing, steps))
+                if kind == "host_zsnr" and ours is not None:
                     found[(sampler, spacing, steps)] = (host, ours, band, result["seeds"])
     return found
 
