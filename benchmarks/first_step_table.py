@@ -21,16 +21,17 @@ from pathlib import Path
 
 def pairs(results: list[dict]):
     """{(sampler, spacing, steps): (host record, ours record, band)} over every result file."""
-    found = {}
-    for result in results:
+    found, by_key, bands = {}, {}, {}
+    for result in results:  # records of the same seed count and size pair up across files
         for size, floor in result["floors"].items():
-            band = floor["w1_q95"] - floor["w1"]
-            records = [r for r in result["records"] if str(r["size"]) == size]
-            by_key = {(r["kind"], r["sampler"], r["scheduler"], r["steps"]): r for r in records}
-            for (kind, sampler, spacing, steps), host in by_key.items():  # rows in the host's sampler order
-                ours = by_key.get(("ours", sampler, spacing, steps))
-                if kind == "host_zsnr" and ours is not None:
-                    found[(sampler, spacing, steps)] = (host, ours, band, result["seeds"])
+            bands[(result["seeds"], size)] = floor["w1_q95"] - floor["w1"]
+            for r in result["records"]:
+                if str(r["size"]) == size:
+                    by_key[(result["seeds"], size, r["kind"], r["sampler"], r["scheduler"], r["steps"])] = r
+    for (seeds, size, kind, sampler, spacing, steps), host in by_key.items():  # rows in the host's sampler order
+        ours = by_key.get((seeds, size, "ours", sampler, spacing, steps))
+        if kind == "host_zsnr" and ours is not None:
+            found[(sampler, spacing, steps)] = (host, ours, bands[(seeds, size)], seeds)
     return found
 
 
