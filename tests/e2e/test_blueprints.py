@@ -110,6 +110,10 @@ def test_blueprint_from_the_search_box_runs(page, node_search, renderer, object_
                        (5, 0, node, "latent_image"), (node, 0, 8, "samples")])
         set_promoted(page, node, "steps", 3)
         expected = {"TimestepSpacingScheduler", "KSamplerSelect", "RandomNoise", "CFGGuider", "SamplerCustomAdvanced"}
+    # the frontend fills in a blueprint's inner nodes once its definition is in (seen empty on a cold,
+    # busy 1.32.9 server): wait for them rather than read the prompt once
+    page.wait_for_function("async (id) => Object.keys((await app.graphToPrompt()).output)"
+                           ".some(k => k.startsWith(id + ':'))", arg=node, timeout=30_000)
     prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
     inner = {k: v for k, v in prompt.items() if k.startswith(f"{node}:")}
     assert {v["class_type"] for v in inner.values()} == expected
