@@ -1,8 +1,11 @@
-"""The trained reference pair as real host models (docs/trained_reference_pair.md).
+"""The pack's trained networks as real host models (docs/trained_reference_pair.md,
+docs/trained_colour_networks.md).
 
-Two small class-conditional UNets (the host's own comfy.ldm UNetModel) trained by
-tools/train_reference_unet.py on reference/procedural_shapes.py: `flawed` (SD's scaled_linear
-schedule, epsilon) and `fixed` (the same schedule after Algorithm 1, v prediction). The loader
+Small class-conditional UNets (the host's own comfy.ldm UNetModel) trained by
+tools/train_reference_unet.py: on reference/procedural_shapes.py `flawed` (SD's scaled_linear
+schedule, epsilon) and `fixed` (the same schedule after Algorithm 1, v prediction); on the hue
+classes of reference/colour_shapes.py `colour_flawed`, `colour_fixed` and `colour_v_sd` (v
+prediction on SD's schedule, the SD 2.x-v stand-in). The loader
 checks each shipped file against the sha256 in models/trained_reference_pair.json, builds a
 comfy.model_base.BaseModel from the UNet config in the file's metadata and puts it in a
 ModelPatcher with the host's devices, as a checkpoint loader does. Its sampling_settings declare
@@ -11,10 +14,11 @@ fixed is V_PREDICTION with the host's own `zsnr` setting (ModelSamplingDiscrete 
 4.9e-8, as for NoobAI-style v checkpoints), so ZeroTerminalSNR recognises the clamp and makes it
 exact (README "How exact SNR 0 works inside the host").
 
-Conditioning: the Reference Condition (zsnr) node. Its subset one-hot (all, dark, bright) is the
-class (0 = null/unconditional, 1 = dark, 2 = bright, reference/procedural_shapes.CLASS_NAMES);
-extra_conds turns it into the class label `y` and the cross-attention context the UNet was
-trained with (the null class has an all-zero context, so ConditioningZeroOut is unconditional too).
+Conditioning: the Reference Condition (zsnr) node for the shapes recipes (its subset one-hot all,
+dark, bright is the class, reference/procedural_shapes.CLASS_NAMES), the Colour Class (zsnr) node
+for the colour recipes (none, then six hues, reference/colour_shapes.CLASS_NAMES). extra_conds
+turns the one-hot into the class label `y` and the cross-attention context the UNet was trained
+with (the null class 0 has an all-zero context, so ConditioningZeroOut is unconditional too).
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ import comfy.utils
 import torch
 from comfy_api.latest import io
 
-from ..reference.procedural_shapes import CLASS_NAMES, NULL_CLASS
+from ..reference import colour_shapes
+from ..reference.procedural_shapes import NULL_CLASS
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_zero_terminal_snr, scaled_linear_betas
 from .reference_model import CONDITION_NODE_ID
 from .schema_extras import search_aliases
@@ -42,7 +47,8 @@ from .validation import SchemaCheckedNode, check_arguments
 NODE_ID = "ZSNRTrainedReferenceModel"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 PAIR_CONFIG = MODELS_DIR / "trained_reference_pair.json"
-RECIPES = ("flawed", "fixed")
+RECIPES = ("flawed", "fixed", "colour_flawed", "colour_fixed", "colour_v_sd")
+COLOUR_CONDITION_NODE_ID = "ZSNRColourClass"
 METADATA_KEY = "zsnr_trained_reference"
 MODEL_TYPES = {"epsilon": comfy.model_base.ModelType.EPS, "v_prediction": comfy.model_base.ModelType.V_PREDICTION}
 
@@ -127,21 +133,26 @@ class TrainedReferenceConfig(comfy.supported_models_base.BASE):
 
 class TrainedReferenceModel(comfy.model_base.BaseModel):
     """BaseModel whose conditioning is a class: y (label) and the class context, from the
-    Reference Condition one-hot."""
+    Reference Condition or Colour Class one-hot."""
 
     def extra_conds(self, **kwargs):
         out = super().extra_conds(**kwargs)
-        labels, context = class_from_conditioning(kwargs.get("cross_attn"))
+        labels, context = class_from_conditioning(kwargs.get("cross_attn"), self.zsnr_trained_reference["classes"])
         out["y"] = comfy.conds.CONDRegular(labels)
         out["c_crossattn"] = comfy.conds.CONDCrossAttn(context)
         return out
 
 
-def class_from_conditioning(cross_attn) -> tuple[torch.Tensor, torch.Tensor]:
-    """(label int64 [1], context [1, 1, K]) from a Reference Condition one-hot [1, L, K]."""
-    classes = len(CLASS_NAMES)
-    advice = (f"{NODE_ID} is conditioned by a class: connect a Reference Condition (zsnr) node "
-              f"({CONDITION_NODE_ID}: all = unconditional, dark, bright) to positive and negative")
+def class_from_conditioning(cross_attn, class_names) -> tuple[torch.Tensor, torch.Tensor]:
+    """(label int64 [1], context [1, 1, K]) from a class one-hot [1, L, K] over the model's classes."""
+    classes = len(class_names)
+    if tuple(class_names) == colour_shapes.CLASS_NAMES:
+        advice = (f"{NODE_ID} (a colour recipe) is conditioned by a hue: connect a Colour Class (zsnr) node "
+                  f"({COLOUR_CONDITION_NODE_ID}: none = unconditional, {', '.join(colour_shapes.HUE_NAMES)}) "
+                  "to positive and negative")
+    else:
+        advice = (f"{NODE_ID} is conditioned by a class: connect a Reference Condition (zsnr) node "
+                  f"({CONDITION_NODE_ID}: all = unconditional, dark, bright) to positive and negative")
     if cross_attn is None:
         raise ValueError(f"{NODE_ID}: the model received no conditioning. {advice}.")
     if cross_attn.ndim != 3 or cross_attn.shape[0] != 1 or cross_attn.shape[1] < 1 or cross_attn.shape[2] != classes:
@@ -151,7 +162,7 @@ def class_from_conditioning(cross_attn) -> tuple[torch.Tensor, torch.Tensor]:
     row = rows[0]
     if not torch.equal(rows, row.expand_as(rows)) or not bool(((row == 0) | (row == 1)).all()) or row.sum() > 1:
         raise ValueError(f"{NODE_ID}: the conditioning {rows.tolist()} is not one class choice over "
-                         f"{list(CLASS_NAMES)} (averaged or scaled?). {advice}.")
+                         f"{list(class_names)} (averaged or scaled?). {advice}.")
     label = int(row.argmax()) if row.sum() == 1 else NULL_CLASS  # all zeros (ConditioningZeroOut): null
     context = torch.zeros((1, 1, classes))
     if label != NULL_CLASS:
@@ -186,18 +197,22 @@ class ZSNRTrainedReferenceModel(SchemaCheckedNode):
             category="zsnr/reference",
             **search_aliases("trained reference", "tiny unet"),
             description="A small class-conditional UNet (the host's own SD-style UNetModel, 32x32 pixel space) "
-                        "trained by this pack on procedural shapes, in two recipes that differ only in schedule "
-                        "and prediction: flawed (SD schedule, epsilon) and fixed (zero terminal SNR, v). Loaded "
-                        "like a checkpoint, so every node and sampler applies to it as to yours.",
+                        "trained by this pack on procedural images, in recipes that differ only in schedule "
+                        "and prediction: flawed (SD schedule, epsilon), fixed (zero terminal SNR, v) and, on "
+                        "the colour images, v_sd (SD schedule, v). Loaded like a checkpoint, so every node and "
+                        "sampler applies to it as to yours.",
             inputs=[
                 io.Combo.Input("recipe", options=list(RECIPES), default="fixed",
                                tooltip="flawed: trained on SD's scaled_linear schedule (terminal SNR 0.0047) with "
                                        "epsilon prediction. fixed: the same schedule rescaled to zero terminal SNR "
-                                       "(Algorithm 1) with v prediction; it declares the host's zsnr setting."),
+                                       "(Algorithm 1) with v prediction; it declares the host's zsnr setting. "
+                                       "colour_*: the same recipes on colourful hue classes (condition them with "
+                                       "Colour Class (zsnr)); colour_v_sd is v prediction on SD's schedule, "
+                                       "like SD 2.x-v."),
             ],
             outputs=[io.Model.Output(tooltip="A MODEL for KSampler; condition it with Reference Condition (zsnr) "
-                                             "(all = unconditional, dark, bright) and sample an "
-                                             "EmptyChromaRadianceLatentImage of 32x32.")],
+                                             "(all = unconditional, dark, bright), a colour recipe with Colour "
+                                             "Class (zsnr), and sample an EmptyChromaRadianceLatentImage of 32x32.")],
         )
 
     @classmethod
@@ -206,4 +221,33 @@ class ZSNRTrainedReferenceModel(SchemaCheckedNode):
         return io.NodeOutput(build_trained_model(recipe))
 
 
-NODES = [ZSNRTrainedReferenceModel]
+class ZSNRColourClass(SchemaCheckedNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id=COLOUR_CONDITION_NODE_ID,
+            display_name="Colour Class (zsnr)",
+            category="zsnr/reference",
+            **search_aliases("colour class", "color class", "hue"),
+            description="Conditioning for the colour recipes of Trained Reference Model (zsnr): the hue class "
+                        "of the image. With CFG, use a hue as positive and none (or ConditioningZeroOut) as negative.",
+            inputs=[
+                io.Combo.Input("hue", options=list(colour_shapes.CLASS_NAMES), default="none",
+                               tooltip="none: unconditional (the null class); otherwise the background hue the "
+                                       "network draws (red 0°, yellow 60°, green 120°, cyan 180°, blue 240°, "
+                                       "magenta 300°)."),
+            ],
+            outputs=[io.Conditioning.Output(tooltip="Connect to positive or negative of a sampler that uses a "
+                                                    "colour recipe of Trained Reference Model (zsnr).")],
+        )
+
+    @classmethod
+    def execute(cls, hue: str = "none") -> io.NodeOutput:
+        check_arguments(cls, hue=hue)
+        context = torch.zeros((1, 1, len(colour_shapes.CLASS_NAMES)), dtype=torch.float32)
+        if hue != colour_shapes.CLASS_NAMES[colour_shapes.NULL_CLASS]:
+            context[0, 0, colour_shapes.CLASS_NAMES.index(hue)] = 1.0
+        return io.NodeOutput([[context, {}]])
+
+
+NODES = [ZSNRTrainedReferenceModel, ZSNRColourClass]

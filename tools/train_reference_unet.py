@@ -1,12 +1,14 @@
-"""Train the trained reference pair (docs/trained_reference_pair.md): one small class-conditional
-UNet built from the host's own comfy.ldm UNetModel, trained twice on the procedural shapes
-(reference/procedural_shapes.py) with recipes that differ only in schedule and prediction
-(Lin et al. 2023 §3):
+"""Train the pack's small networks: one class-conditional UNet built from the host's own comfy.ldm
+UNetModel, trained with recipes that differ only in schedule and prediction (Lin et al. 2023 §3):
 
 - flawed: SD's scaled_linear betas 0.00085 -> 0.012, T = 1000, epsilon prediction (terminal SNR 0.0047);
-- fixed: the same betas rescaled to zero terminal SNR (Algorithm 1, schedules/betas.py), v prediction.
+- fixed: the same betas rescaled to zero terminal SNR (Algorithm 1, schedules/betas.py), v prediction;
+- v_sd (colour only): SD's betas with v prediction, the SD 2.x-v stand-in.
 
-Same seed, data, batches, timesteps and noise for both. Classifier-free guidance needs an
+Two datasets: `shapes` (reference/procedural_shapes.py, near-grey, the trained reference pair of
+docs/trained_reference_pair.md: recipes flawed, fixed) and `colour` (reference/colour_shapes.py,
+hue classes, docs/trained_colour_networks.md: colour_flawed, colour_fixed, colour_v_sd).
+Same seed, data, batches, timesteps and noise for every recipe of a dataset. Classifier-free guidance needs an
 unconditional model, so 15 % of the labels are dropped to the null class 0 (Ho & Salimans 2022).
 The weights saved are an exponential moving average of the parameters, as float16 safetensors
 with the recipe, UNet config and classes as JSON metadata (nodes/trained_model.py reads them).
@@ -24,28 +26,60 @@ from pathlib import Path
 import pure_core  # noqa: F401 (the zsnr_core package of the pure modules)
 import torch
 from inprocess_host import HostUnavailable, import_host
-from zsnr_core.reference import procedural_shapes
+from zsnr_core.reference import colour_shapes, procedural_shapes
 from zsnr_core.schedules import betas as beta_schedules
 
+_SD = {"schedule": "scaled_linear", "zero_terminal_snr": False}
+_ZSNR = {"schedule": "scaled_linear_zsnr", "zero_terminal_snr": True}
 RECIPES = {
-    "flawed": {"schedule": "scaled_linear", "prediction": "epsilon", "zero_terminal_snr": False},
-    "fixed": {"schedule": "scaled_linear_zsnr", "prediction": "v_prediction", "zero_terminal_snr": True},
+    "flawed": {**_SD, "prediction": "epsilon"},
+    "fixed": {**_ZSNR, "prediction": "v_prediction"},
+    "colour_flawed": {**_SD, "prediction": "epsilon", "dataset": "colour"},
+    "colour_fixed": {**_ZSNR, "prediction": "v_prediction", "dataset": "colour"},
+    "colour_v_sd": {**_SD, "prediction": "v_prediction", "dataset": "colour"},
 }
 BETA_START, BETA_END, TIMESTEPS = 0.00085, 0.012, 1000
 NUM_CLASSES = len(procedural_shapes.CLASS_NAMES)
-# SD 1.x layout (comfy/model_detection.py SD15) at toy scale: res blocks at 32, 16 and 8 px,
-# a SpatialTransformer (self- and cross-attention to the class context) at 8 px and in the middle.
-UNET_CONFIG = {
-    "image_size": 32, "in_channels": 3, "out_channels": 3, "model_channels": 32,
-    "num_res_blocks": [1, 1, 1], "channel_mult": [1, 2, 2],
-    "transformer_depth": [0, 0, 1], "transformer_depth_output": [0, 0, 0, 0, 1, 1],
-    "transformer_depth_middle": 1, "context_dim": NUM_CLASSES, "num_head_channels": 32,
-    "use_spatial_transformer": True, "use_linear_in_transformer": True, "legacy": False,
-    "num_classes": NUM_CLASSES, "adm_in_channels": None, "use_checkpoint": False,
-    "use_temporal_attention": False, "use_temporal_resblock": False,
-}
+
+
+def unet_config(num_classes: int = NUM_CLASSES) -> dict:
+    """SD 1.x layout (comfy/model_detection.py SD15) at toy scale: res blocks at 32, 16 and 8 px,
+    a SpatialTransformer (self- and cross-attention to the class context) at 8 px and in the middle."""
+    return {
+        "image_size": 32, "in_channels": 3, "out_channels": 3, "model_channels": 32,
+        "num_res_blocks": [1, 1, 1], "channel_mult": [1, 2, 2],
+        "transformer_depth": [0, 0, 1], "transformer_depth_output": [0, 0, 0, 0, 1, 1],
+        "transformer_depth_middle": 1, "context_dim": num_classes, "num_head_channels": 32,
+        "use_spatial_transformer": True, "use_linear_in_transformer": True, "legacy": False,
+        "num_classes": num_classes, "adm_in_channels": None, "use_checkpoint": False,
+        "use_temporal_attention": False, "use_temporal_resblock": False,
+    }
+
+
+UNET_CONFIG = unet_config()
 DATASET = {"generator": "reference.procedural_shapes.render_shapes", "count": procedural_shapes.DEFAULT_TRAINING_COUNT, "size": 32,
            "seed": procedural_shapes.DEFAULT_SEED}
+DATASETS = {
+    "shapes": {"config": DATASET, "classes": procedural_shapes.CLASS_NAMES, "null_class": procedural_shapes.NULL_CLASS},
+    "colour": {"config": {"generator": "reference.colour_shapes.render_colour_shapes",
+                          "count": colour_shapes.DEFAULT_TRAINING_COUNT, "size": 32, "seed": colour_shapes.DEFAULT_SEED},
+               "classes": colour_shapes.CLASS_NAMES, "null_class": colour_shapes.NULL_CLASS},
+}
+
+
+def recipe_dataset(recipe: str) -> dict:
+    return DATASETS[RECIPES[recipe].get("dataset", "shapes")]
+
+
+def training_images(recipe: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, class labels) of the recipe's dataset, the first `count` of its generator."""
+    config = recipe_dataset(recipe)["config"]
+    if RECIPES[recipe].get("dataset", "shapes") == "colour":
+        return colour_shapes.render_colour_shapes(count, config["size"], config["seed"])
+    images = procedural_shapes.render_shapes(count, config["size"], config["seed"])
+    return images, procedural_shapes.class_labels(images)
+
+
 LABEL_DROPOUT = 0.15
 BATCH, LEARNING_RATE, WARMUP, EMA_DECAY = 32, 6e-4, 200, 0.999
 
@@ -62,10 +96,10 @@ def import_host_unet():
     return UNetModel, comfy.ops.disable_weight_init
 
 
-def build_unet(dtype=torch.float32):
-    """A freshly initialised host UNetModel with UNET_CONFIG (the node builds the same through BaseModel)."""
+def build_unet(dtype=torch.float32, num_classes: int = NUM_CLASSES):
+    """A freshly initialised host UNetModel with unet_config (the node builds the same through BaseModel)."""
     unet_model, operations = import_host_unet()
-    config = dict(UNET_CONFIG)
+    config = unet_config(num_classes)
     config["transformer_depth"] = list(config["transformer_depth"])  # UNetModel pops from these lists
     config["transformer_depth_output"] = list(config["transformer_depth_output"])
     return unet_model(**config, dtype=dtype, operations=initialised_operations(operations))
@@ -86,23 +120,23 @@ def recipe_alphas_cumprod(recipe: str) -> torch.Tensor:
     return beta_schedules.alphas_cumprod_from_betas(betas)
 
 
-def class_context(labels: torch.Tensor) -> torch.Tensor:
-    """The cross-attention context of a class: its one-hot [B, 1, K], all zeros for the null class."""
-    one_hot = torch.nn.functional.one_hot(labels, NUM_CLASSES).float()
+def class_context(labels: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """The cross-attention context of a class: its one-hot [B, 1, K], all zeros for the null class (0 in both datasets)."""
+    one_hot = torch.nn.functional.one_hot(labels, num_classes).float()
     return (one_hot * (labels != procedural_shapes.NULL_CLASS).unsqueeze(1)).unsqueeze(1)
 
 
-def training_loss(unet, x0, labels, timesteps, noise, alphas_cumprod, prediction):
+def training_loss(unet, x0, labels, timesteps, noise, alphas_cumprod, prediction, num_classes: int = NUM_CLASSES):
     a = alphas_cumprod[timesteps].float().view(-1, 1, 1, 1)
     signal, sigma = a.sqrt(), (1 - a).sqrt()
     x_t = signal * x0 + sigma * noise
     target = noise if prediction == "epsilon" else signal * noise - sigma * x0  # v (Salimans & Ho 2022)
-    output = unet(x_t, timesteps.float(), context=class_context(labels), y=labels)
+    output = unet(x_t, timesteps.float(), context=class_context(labels, num_classes), y=labels)
     return torch.nn.functional.mse_loss(output, target)
 
 
 def train(recipe: str, steps: int, output: Path, seed: int = 0, threads: int | None = None,
-          log_every: int = 100, dataset_count: int = DATASET["count"], save_every: int = 100, log=print,
+          log_every: int = 100, dataset_count: int | None = None, save_every: int = 100, log=print,
           batch: int = BATCH, warmup: int = WARMUP) -> dict:
     """Train one recipe; write EMA weights + metadata to `output` (also every `save_every` steps:
     nothing in a step depends on the total `steps`, so the file saved at step N is the one
@@ -112,12 +146,13 @@ def train(recipe: str, steps: int, output: Path, seed: int = 0, threads: int | N
         raise ValueError(f"unknown recipe {recipe!r}; valid: {', '.join(RECIPES)}")
     if threads:
         torch.set_num_threads(threads)
+    dataset_count = dataset_count or recipe_dataset(recipe)["config"]["count"]
     started = time.time()
     torch.manual_seed(seed)
-    unet = build_unet()
+    num_classes = len(recipe_dataset(recipe)["classes"])
+    unet = build_unet(num_classes=num_classes)
     ema = copy.deepcopy(unet).requires_grad_(False)
-    images = procedural_shapes.render_shapes(dataset_count, DATASET["size"], DATASET["seed"])
-    labels_all = procedural_shapes.class_labels(images)
+    images, labels_all = training_images(recipe, dataset_count)
     alphas_cumprod = recipe_alphas_cumprod(recipe)
     prediction = RECIPES[recipe]["prediction"]
     optimiser = torch.optim.AdamW(unet.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
@@ -134,7 +169,7 @@ def train(recipe: str, steps: int, output: Path, seed: int = 0, threads: int | N
         flip = torch.rand((batch,), generator=generator) < 0.5  # horizontal flips keep the brightness
         x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(-1), x0)
         labels = torch.where(drop, procedural_shapes.NULL_CLASS, labels_all[index])
-        loss = training_loss(unet, x0, labels, timesteps, noise, alphas_cumprod, prediction)
+        loss = training_loss(unet, x0, labels, timesteps, noise, alphas_cumprod, prediction, num_classes)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -160,10 +195,12 @@ def train(recipe: str, steps: int, output: Path, seed: int = 0, threads: int | N
 
 def run_metadata(recipe, steps, seed, threads, dataset_count, started, history, batch=BATCH) -> dict:
     """What the loader (nodes/trained_model.py) and docs/trained_reference_pair.md need to know."""
-    return {"recipe": recipe, **RECIPES[recipe], "beta_start": BETA_START, "beta_end": BETA_END,
-                "timesteps": TIMESTEPS, "unet_config": UNET_CONFIG, "classes": list(procedural_shapes.CLASS_NAMES),
-                "null_class": procedural_shapes.NULL_CLASS, "label_dropout": LABEL_DROPOUT,
-                "dataset": {**DATASET, "count": dataset_count}, "steps": steps, "batch": batch, "seed": seed,
+    dataset = recipe_dataset(recipe)
+    recipe_keys = {key: value for key, value in RECIPES[recipe].items() if key != "dataset"}
+    return {"recipe": recipe, **recipe_keys, "beta_start": BETA_START, "beta_end": BETA_END,
+                "timesteps": TIMESTEPS, "unet_config": unet_config(len(dataset["classes"])), "classes": list(dataset["classes"]),
+                "null_class": dataset["null_class"], "label_dropout": LABEL_DROPOUT,
+                "dataset": {**dataset["config"], "count": dataset_count}, "steps": steps, "batch": batch, "seed": seed,
                 "learning_rate": LEARNING_RATE, "ema_decay": EMA_DECAY, "threads": threads,
                 "train_seconds": round(time.time() - started, 1), "final_loss": history[-1]["loss"] if history else None}
 
