@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import (
+    guidance_interval,
     reference_model,
     rescale_cfg,
     sampling_resolution,
@@ -11,5 +12,5 @@ from . import (
     zero_snr,
 )
 
-NODE_MODULES = (reference_model, rescale_cfg, schedulers, zero_snr, sampling_resolution, schedule_plot, trained_model)
+NODE_MODULES = (reference_model, rescale_cfg, guidance_interval, schedulers, zero_snr, sampling_resolution, schedule_plot, trained_model)
 NODES = [node for module in NODE_MODULES for node in module.NODES]
