@@ -82,3 +82,24 @@ def describe(node_class: str, patcher, before, after, notes: tuple[str, ...] = (
     text = "\n".join(lines)
     LOG.info("zsnr: %s", text.replace("\n", "; "))
     return text
+
+
+def detection_notes(detection) -> tuple[str, ...]:
+    """The report lines of what a patch still detects from the network (nodes/model_detection.py).
+    The verdicts come at the first sampling: in the log, and on this node when they contradict the
+    checkpoint's keys or cannot tell."""
+    if detection is None:
+        return ()
+    notes = []
+    if detection.prediction_pending:
+        notes.append(f"prediction: auto: decided from the network at the first sampling (its first model call when "
+                     f"that starts near the top, no extra call; else one probe evaluation); the checkpoint's keys "
+                     f"say {detection.keys_prediction}, kept if it cannot tell")
+    if detection.terminal_pending:
+        keys = "zero terminal SNR (ztsnr)" if detection.keys_zero_snr else "the declared schedule"
+        notes.append(f"terminal: auto: exact until one probe evaluation at the first sampling tells zero-terminal-SNR "
+                     f"training from training on the declared schedule; the checkpoint's keys say {keys}, kept if "
+                     "it cannot tell")
+    notes.append("verdicts: in the log, and here as a warning when they contradict the keys or cannot tell "
+                 "(docs/detection.md)")
+    return tuple(notes)

@@ -54,11 +54,11 @@ def report(sampling, verdict: Verdict) -> None:
                f"v ≈ 0; threshold 0.5): {advice(verdict)}. The images of this run will be grey, "
                "noisy or burnt.")
     LOG.warning("zsnr: prediction check: %s", message)
-    _notify({"node_id": node_id, "node_class": node_class, "declared": verdict.declared,
+    notify({"node_id": node_id, "node_class": node_class, "declared": verdict.declared,
              "looks_like": verdict.looks_like, "coefficient": verdict.coefficient, "message": message})
 
 
-def _notify(payload: dict) -> None:
+def notify(payload: dict) -> None:
     """Send to the client that queued the prompt; nothing without a running server (as routes.py)."""
     server_module = sys.modules.get("server")
     prompt_server = getattr(getattr(server_module, "PromptServer", None), "instance", None)

@@ -21,7 +21,8 @@ from .host_sampling import (
     prediction_kind,
     standard_prediction_class,
 )
-from .patch_report import UI_KEY, describe
+from .model_detection import AUTO, Detection, inherited, install, make_auto_sampling
+from .patch_report import UI_KEY, describe, detection_notes
 from .prediction_check import executing_node
 from .schedulers import carry_latent_size
 from .schema_extras import search_aliases
@@ -30,6 +31,9 @@ from .zsnr_sampling import ZSNRSamplingMixin, install_first_step_wrapper, make_s
 
 LOG = logging.getLogger("zsnr")
 PREDICTIONS = (V_PREDICTION, EPSILON)
+# "auto" (issue #25, nodes/model_detection.py) is appended, so every earlier value keeps its place
+PREDICTION_OPTIONS = (*PREDICTIONS, AUTO)
+TERMINAL_OPTIONS = (*TERMINALS, AUTO)
 
 
 class FlowModel(Exception):
@@ -97,15 +101,39 @@ def declared_class(node_id: str, own_class: type, prediction: str) -> type:
     return standard_prediction_class(prediction)
 
 
-def _patched(node_class: str, patcher, base: torch.Tensor, terminal: str | None, prediction, notes=()) -> io.NodeOutput:
-    """The patched clone, and the report of what changed on the node and in the log."""
-    sampling = make_sampling(base, terminal, prediction)
+def _patched(node_class: str, patcher, base: torch.Tensor, terminal: str | None, prediction, notes=(),
+             detection: Detection | None = None) -> io.NodeOutput:
+    """The patched clone, and the report of what changed on the node and in the log. With a
+    `detection`, the sampling object decides what is pending from the network (model_detection)."""
+    source = (node_class, executing_node()[1])
+    if detection is not None:
+        detection.source = source
+        sampling = make_auto_sampling(base, terminal, prediction, detection)
+    else:
+        sampling = make_sampling(base, terminal, prediction)
     carry_latent_size(patcher.get_model_object("model_sampling"), sampling)  # ZSNRSamplingResolution's size
     clone = patcher.clone()
     clone.add_object_patch("model_sampling", sampling)
-    install_first_step_wrapper(clone, sampling, (node_class, executing_node()[1]))
+    install(clone, sampling)  # before the first-step wrapper: it must run outside it
+    install_first_step_wrapper(clone, sampling, source)
+    notes = (*notes, *detection_notes(detection))
     report = describe(node_class, patcher, patcher.get_model_object("model_sampling"), sampling, notes)
     return io.NodeOutput(clone, ui={UI_KEY: [report]})
+
+
+def _detection(patcher, prediction_auto: bool, terminal_auto: bool, keys_prediction: str,
+               keys_zero_snr: bool, terminal_set: bool) -> Detection | None:
+    """What the new patch still has to detect: its own auto inputs, and what a zsnr node upstream
+    left pending (unless this node sets it)."""
+    upstream = inherited(patcher)
+    prediction_pending = prediction_auto or (upstream is not None and upstream.prediction_pending)
+    terminal_pending = terminal_auto or (upstream is not None and upstream.terminal_pending and not terminal_set)
+    if not (prediction_pending or terminal_pending):
+        return None
+    if upstream is not None:  # what the checkpoint declared, not what the upstream patch assumes meanwhile
+        keys_prediction = upstream.keys_prediction if upstream.prediction_pending else keys_prediction
+        keys_zero_snr = upstream.keys_zero_snr if upstream.terminal_pending else keys_zero_snr
+    return Detection(prediction_pending, terminal_pending, keys_prediction, keys_zero_snr, ("", None))
 
 
 class ZeroTerminalSNR(SchemaCheckedNode):
@@ -120,10 +148,13 @@ class ZeroTerminalSNR(SchemaCheckedNode):
                         "(Lin et al. 2023, Algorithm 1). Use with v-prediction checkpoints.",
             inputs=[
                 io.Model.Input("model", tooltip="A discrete-schedule model (SD 1.x/2.x/XL family)."),
-                io.Combo.Input("terminal", options=list(TERMINALS), default="exact",
+                io.Combo.Input("terminal", options=list(TERMINAL_OPTIONS), default="exact",
                                tooltip="exact: alphā_T = 0 and an exact first step from SNR 0 with every "
                                "sampler; clamp_comfy: alphā_T = 4.9e-8 like ComfyUI's zsnr option; "
-                               "clamp_diffusers: alphā_T = 2^-24 like diffusers' Euler/DPM/UniPC."),
+                               "clamp_diffusers: alphā_T = 2^-24 like diffusers' Euler/DPM/UniPC; auto: "
+                               "exact if the network was trained for zero terminal SNR, unchanged if it was "
+                               "trained on the declared schedule, decided by one probe evaluation at the "
+                               "first sampling (the checkpoint's keys when it cannot tell)."),
             ],
             outputs=[io.Model.Output(tooltip="A patched clone whose last timestep has SNR 0; sample it "
                                              "with trailing spacing.")],
@@ -133,25 +164,37 @@ class ZeroTerminalSNR(SchemaCheckedNode):
     def execute(cls, model, terminal="exact") -> io.NodeOutput:
         check_arguments(cls, model=model, terminal=terminal)
         try:
-            base, _, prediction = model_schedule("ZeroTerminalSNR", model)
+            base, current, prediction = model_schedule("ZeroTerminalSNR", model)
         except FlowModel as flow:
             report = describe("ZeroTerminalSNR", model, model.get_model_object("model_sampling"), None,
                               (f"a flow-matching model ({flow}) already ends at SNR 0: returned unchanged",))
             return io.NodeOutput(model, ui={UI_KEY: [report]})
         # a user-chosen clamp must fit; a clamp the host already applied (VPredictionAdapter keeps it) is the host's
         rescaled = rescale_alphas_cumprod_zero_terminal_snr(base)
-        if not clamp_fits(rescaled, terminal):
+        if terminal != AUTO and not clamp_fits(rescaled, terminal):
             raise node_error("ZeroTerminalSNR", "terminal", terminal,
                              f"exact for this model: after Algorithm 1 its alphā at T-2 is {float(rescaled[-2]):.3g}, "
                              f"already below the {terminal} value {TERMINALS[terminal]:.3g}, so the clamped sigma "
                              "table would stop increasing")
+        keys_zero_snr = current is not None
+        if terminal == AUTO:
+            upstream = inherited(model)
+            if prediction_kind(prediction) == EPSILON and upstream is None:
+                note = ("terminal auto: an epsilon-prediction model cannot be sampled from SNR 0 (paper §6: epsilon "
+                        "carries no image there): returned unchanged. If the checkpoint is a v-prediction fine-tune, "
+                        "add VPredictionAdapter (prediction = v_prediction or auto) before this node.")
+                LOG.warning("zsnr: ZeroTerminalSNR: %s", note)
+                report = describe("ZeroTerminalSNR", model, model.get_model_object("model_sampling"), None, (note,))
+                return io.NodeOutput(model, ui={UI_KEY: [report]})
         notes = ()
-        if prediction_kind(prediction) == EPSILON:
+        if prediction_kind(prediction) == EPSILON and terminal != AUTO:
             notes = ("warning: an epsilon-prediction model: at SNR 0 epsilon carries no information about the "
                      "image (paper §6), so the first step cannot be right. If the checkpoint is a v-prediction "
                      "fine-tune, add VPredictionAdapter (prediction = v_prediction).",)
             LOG.warning("zsnr: ZeroTerminalSNR: %s", notes[0])
-        return _patched("ZeroTerminalSNR", model, base, terminal, prediction, notes)
+        detection = _detection(model, False, terminal == AUTO, prediction_kind(prediction), keys_zero_snr, True)
+        return _patched("ZeroTerminalSNR", model, base, "exact" if terminal == AUTO else terminal, prediction, notes,
+                        detection)
 
 
 class VPredictionAdapter(SchemaCheckedNode):
@@ -166,9 +209,11 @@ class VPredictionAdapter(SchemaCheckedNode):
                         "rescale (unlike ModelSamplingDiscrete). At SNR 0 a v model's x0 is exactly -v.",
             inputs=[
                 io.Model.Input("model", tooltip="A discrete-schedule model (SD 1.x/2.x/XL family)."),
-                io.Combo.Input("prediction", options=list(PREDICTIONS), default="v_prediction",
+                io.Combo.Input("prediction", options=list(PREDICTION_OPTIONS), default="v_prediction",
                                tooltip="What the checkpoint predicts: v_prediction (SD 2.x-v, NoobAI-XL "
-                               "v-pred, zsnr fine-tunes) or epsilon."),
+                               "v-pred, zsnr fine-tunes) or epsilon; auto: decided from the network's own "
+                               "first output (one probe evaluation per model when sampling starts below the "
+                               "top, e.g. img2img), the checkpoint's keys when it cannot tell."),
             ],
             outputs=[io.Model.Output(tooltip="A patched clone with the declared prediction over the same "
                                              "(possibly rescaled) schedule.")],
@@ -182,8 +227,14 @@ class VPredictionAdapter(SchemaCheckedNode):
         except FlowModel as flow:
             raise node_error("VPredictionAdapter", "model", f"a {flow} flow-matching model",
                              "a discrete-schedule model; flow models predict a velocity, not v or epsilon") from None
+        if prediction == AUTO:  # start from what the host reads from the keys; the network decides later
+            detection = _detection(model, True, False, prediction_kind(own_class), terminal is not None, False)
+            return _patched("VPredictionAdapter", model, base, terminal, own_class, (), detection)
+        detection = _detection(model, False, False, prediction, terminal is not None, False)
+        if detection is not None:
+            detection.prediction_pending = False  # declared here: only a pending terminal is carried
         return _patched("VPredictionAdapter", model, base, terminal,
-                        declared_class("VPredictionAdapter", own_class, prediction))
+                        declared_class("VPredictionAdapter", own_class, prediction), (), detection)
 
 
 NODES = [ZeroTerminalSNR, VPredictionAdapter]
