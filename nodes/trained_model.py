@@ -38,6 +38,7 @@ import torch
 from comfy_api.latest import io
 
 from ..reference import colour_shapes
+from ..reference.procedural_shapes import CLASS_NAMES as SHAPES_CLASS_NAMES
 from ..reference.procedural_shapes import NULL_CLASS
 from ..schedules.betas import alphas_cumprod_from_betas, rescale_zero_terminal_snr, scaled_linear_betas
 from .reference_model import CONDITION_NODE_ID
@@ -143,7 +144,7 @@ class TrainedReferenceModel(comfy.model_base.BaseModel):
         return out
 
 
-def class_from_conditioning(cross_attn, class_names) -> tuple[torch.Tensor, torch.Tensor]:
+def class_from_conditioning(cross_attn, class_names=SHAPES_CLASS_NAMES) -> tuple[torch.Tensor, torch.Tensor]:
     """(label int64 [1], context [1, 1, K]) from a class one-hot [1, L, K] over the model's classes."""
     classes = len(class_names)
     if tuple(class_names) == colour_shapes.CLASS_NAMES:

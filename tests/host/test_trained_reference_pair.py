@@ -26,31 +26,31 @@ def trained(host, recipe):
     return host.node[NODE].execute(recipe=recipe).result[0]
 
 
-def evaluation_loss(unet, recipe, images):
+def evaluation_loss(unet, recipe, images, labels):
     """The training loss on one fixed batch (fixed timesteps, noise and labels)."""
     generator = torch.Generator().manual_seed(1234)
     count = images.shape[0]
     timesteps = torch.randint(0, training.TIMESTEPS, (count,), generator=generator)
     noise = torch.randn(images.shape, generator=generator)
-    labels = training.procedural_shapes.class_labels(images)
     with torch.no_grad():
-        return float(training.training_loss(unet, images, labels, timesteps, noise,
-                                            training.recipe_alphas_cumprod(recipe), training.RECIPES[recipe]["prediction"]))
+        return float(training.training_loss(unet, images, labels, timesteps, noise, training.recipe_alphas_cumprod(recipe),
+                                            training.RECIPES[recipe]["prediction"], unet.num_classes))
 
 
-@pytest.mark.parametrize("recipe", ["flawed", "fixed"])
+@pytest.mark.parametrize("recipe", ["flawed", "fixed", "colour_v_sd"])
 def test_training_script_trains_and_writes_a_loadable_file(host, tmp_path, recipe):
     from safetensors.torch import load_file
 
     torch.manual_seed(0)
-    images = training.procedural_shapes.render_shapes(16, seed=training.DATASET["seed"])
-    before = evaluation_loss(training.build_unet(), recipe, images)  # train() starts from seed 0's init
+    images, labels = training.training_images(recipe, 16)
+    classes = len(training.recipe_dataset(recipe)["classes"])
+    before = evaluation_loss(training.build_unet(num_classes=classes), recipe, images, labels)  # train()'s seed-0 init
     output = tmp_path / f"{recipe}.safetensors"
     result = training.train(recipe, steps=24, output=output, seed=0, threads=1, log_every=8, dataset_count=16,
                             batch=8, warmup=1, log=lambda *args, **kwargs: None)
-    unet = training.build_unet()
+    unet = training.build_unet(num_classes=classes)
     unet.load_state_dict({key: value.float() for key, value in load_file(str(output)).items()}, strict=True)
-    after = evaluation_loss(unet, recipe, images)
+    after = evaluation_loss(unet, recipe, images, labels)
     assert after < 0.8 * before, f"{recipe}: the saved EMA weights did not learn ({before:.4f} -> {after:.4f})"
     losses = [entry["loss"] for entry in result["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0], f"{recipe}: the training loss did not fall: {losses}"
