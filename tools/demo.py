@@ -20,7 +20,7 @@ from demo_images import decode_png, labelled_grid, per_image_brightness, to_uint
 from demo_report import figures, markdown_table
 from demo_trained_pair import SEEDS as TRAINED_PAIR_SEEDS
 from demo_trained_pair import STEPS as TRAINED_PAIR_STEPS
-from demo_trained_pair import render_trained_pair_grid
+from demo_trained_pair import render_colour_grid, render_trained_pair_grid
 from example_graphs import (
     CUSTOM_SAMPLER,
     FLAWED,
@@ -196,11 +196,12 @@ def run_demo(output: Path, seeds: int, steps: int | None, base_directory: Path,
             prepare(job, object_info, seeds, steps)
         run_jobs(client, jobs)
     written = write_outputs(jobs, output)
-    # the trained pair (docs/trained_reference_pair.md) is sampled in-process: its grid compares
+    # the trained networks (docs/trained_reference_pair.md, docs/trained_colour_networks.md) are sampled in-process: their grids compare
     # six model setups on the same seeds, which no single example workflow holds
-    print("zsnr demo: sampling the trained reference pair in-process ...", flush=True)
-    written.append(render_trained_pair_grid(output, seeds=min(seeds, TRAINED_PAIR_SEEDS), steps=steps or TRAINED_PAIR_STEPS,
-                                            base_directory=inprocess_base or base_directory / "trained_pair"))
+    print("zsnr demo: sampling the trained networks in-process ...", flush=True)
+    for render in (render_trained_pair_grid, render_colour_grid):
+        written.append(render(output, seeds=min(seeds, TRAINED_PAIR_SEEDS), steps=steps or TRAINED_PAIR_STEPS,
+                              base_directory=inprocess_base or base_directory / "trained_pair"))
     return written
 
 

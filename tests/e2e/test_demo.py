@@ -21,7 +21,7 @@ def test_demo_outputs_and_report_are_recomputable():
     written = run_demo(output, seeds=SEEDS, steps=3, base_directory=TEST_OUTPUT / "hosts" / "demo",
                        inprocess_base=TEST_OUTPUT / "hosts" / "inprocess")  # the host tier's (tests/host/conftest.py)
     for name in ("flawed_vs_fixed.png", "brightness.png", "rescale_cfg.png", "schedule.png", "report.md", "report.json",
-                 "trained_pair.png"):
+                 "trained_pair.png", "trained_colour.png"):
         path = output / name
         assert path in written and path.is_file() and path.stat().st_size > 0, name
     report = json.loads((output / "report.json").read_text())
