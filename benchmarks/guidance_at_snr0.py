@@ -108,13 +108,14 @@ def class_statistics(images, labels):
     return {int(c): {"brightness": float(images[labels == c].double().mean())} for c in labels.unique()}
 
 
-def measure(host, model, sampler, cfg, seeds, stats):
-    """Sample every hue class with the same seeds; the figures over all of them."""
+def measure(host, model, sampler, cfg, seeds, stats, hues=colour_shapes.HUE_NAMES, steps=STEPS):
+    """Sample every hue class (or `hues`) with the same seeds; the figures over all of them."""
     negative = host.node["ZSNRColourClass"].execute(hue="none").result[0]
     started, errors, samples_all, separated, nfe = time.time(), [], [], 0, 0
-    for index, hue in enumerate(colour_shapes.HUE_NAMES, start=1):
+    for hue in hues:
+        index = colour_shapes.CLASS_NAMES.index(hue)
         positive = host.node["ZSNRColourClass"].execute(hue=hue).result[0]
-        samples, calls = _host.ksample(host, model, sampler, "trailing", STEPS, seeds, SIZE, cfg=cfg,
+        samples, calls = _host.ksample(host, model, sampler, "trailing", steps, seeds, SIZE, cfg=cfg,
                                        positive=positive, negative=negative)
         errors.append(metrics.brightness_error(samples.double().flatten(1).mean(dim=1), stats[index]["brightness"]))
         separated += int((colour_shapes.hue_class(samples) == index).sum())
