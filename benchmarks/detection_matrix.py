@@ -69,14 +69,8 @@ def colour_condition(host):
 
 
 def models(host, sizes, quick):
-    """(group, name, model factory, positive conditioning, truth prediction, truth terminal, sizes)."""
-    for schedule in SCHEDULES:
-        for prediction in PREDICTIONS:
-            terminal = NOT_APPLICABLE if prediction == "epsilon" else (ZERO if schedule.endswith("_zsnr") else DECLARED)
-            for dataset in DATASETS:
-                yield ("reference", f"{schedule} {prediction} {dataset}",
-                       lambda s=schedule, p=prediction, d=dataset: reference_model(host, s, p, d),
-                       condition(host), prediction, terminal, sizes)
+    """(group, name, model factory, positive conditioning, truth prediction, truth terminal, sizes):
+    the trained networks and random UNets first, then the reference models."""
     trained = pack(host, "nodes.trained_model")
     for recipe in RECIPES:
         metadata = trained.load_recipe(recipe)[1]
@@ -87,6 +81,13 @@ def models(host, sizes, quick):
     for seed in range(1 if quick else 3):
         yield ("random", f"random UNet seed {seed}", lambda s=seed: random_unet(host, s), colour_condition(host),
                "none", "none", (32,))
+    for schedule in SCHEDULES:
+        for prediction in PREDICTIONS:
+            terminal = NOT_APPLICABLE if prediction == "epsilon" else (ZERO if schedule.endswith("_zsnr") else DECLARED)
+            for dataset in DATASETS:
+                yield ("reference", f"{schedule} {prediction} {dataset}",
+                       lambda s=schedule, p=prediction, d=dataset: reference_model(host, s, p, d),
+                       condition(host), prediction, terminal, sizes)
 
 
 def sample(host, model, positive, size, batch, denoise, steps):
@@ -118,14 +119,15 @@ def run(host, sizes, batches, steps, quick, partial: Path):
     records = []
     partial.parent.mkdir(parents=True, exist_ok=True)
     for group, name, build, positive, truth_prediction, truth_terminal, model_sizes in models(host, sizes, quick):
+        base = keys_lost(build())  # one network per model: its renderings at each size are cached
         for size in model_sizes:
             for batch in batches:
                 for denoise in (1.0, 0.5):
                     started = time.perf_counter()
-                    alone = v_adapter(host, keys_lost(build()), "auto")
+                    alone = v_adapter(host, base, "auto")
                     extra_alone = sample(host, alone, positive, size, batch, denoise, steps)
                     prediction_alone, _, _ = verdicts(alone)
-                    both = zero_snr(host, v_adapter(host, keys_lost(build()), "auto"), "auto")
+                    both = zero_snr(host, v_adapter(host, base, "auto"), "auto")
                     extra_both = sample(host, both, positive, size, batch, denoise, steps)
                     prediction, terminal, detection = verdicts(both)
                     records.append({
