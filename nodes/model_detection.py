@@ -20,6 +20,9 @@ sigmas of the first sampling were computed on it; when the verdict is the declar
 sigmas are moved to the same timesteps of the declared table (terminal_detect.remap_sigmas).
 Undecidable: the class and terminal the checkpoint declares (its keys, as the host read them) are
 kept, and the report says so.
+
+About 260 lines in one module: the sampling class, the wrapper, the probe and the messages share
+one Detection state and are used nowhere apart.
 """
 from __future__ import annotations
 
@@ -148,19 +151,26 @@ def decide_prediction(sampling, detection: Detection, verdict: Verdict, where: s
         _say(detection, f"{text}, as the checkpoint's keys say")
 
 
-def decide_terminal(sampling, detection: Detection, verdict: terminal_detect.TerminalVerdict | None) -> str | None:
-    """The terminal the sampling uses from now on ("exact" or None), with what was said."""
+def decide_terminal(sampling, detection: Detection, verdict: terminal_detect.TerminalVerdict | None,
+                    prediction: Verdict) -> str | None:
+    """The terminal the sampling uses from now on ("exact" or None), with what was said; `prediction`
+    is the probe's verdict at the top (the terminal is only told for a network that looks like v)."""
     detection.terminal_pending = False
     detection.terminal = verdict
     keys = ("zero terminal SNR (the host's zsnr option: a ztsnr key)" if detection.keys_zero_snr
             else "the declared schedule (no ztsnr key)")
-    if sampling.zsnr_prediction == EPSILON:
+    if prediction.looks_like == EPSILON and sampling.zsnr_prediction == EPSILON:
         _say(detection, "terminal: left unchanged: an epsilon-prediction model cannot be sampled from SNR 0 (paper §6: "
              "epsilon carries no image there); zero-terminal-SNR training is only told for v models", warn=True)
         return None
     if verdict is None or verdict.trained_for == terminal_detect.UNDECIDED:
-        reason = verdict.reason if verdict is not None else "the network does not behave like a v network at the top"
-        chosen = "exact" if detection.keys_zero_snr else None
+        if verdict is not None:
+            reason = verdict.reason
+        elif prediction.looks_like == UNDECIDED:
+            reason = "the prediction type cannot be told either"
+        else:
+            reason = f"the network looks like {prediction.looks_like} but is sampled as {sampling.zsnr_prediction}"
+        chosen = "exact" if detection.keys_zero_snr and sampling.zsnr_prediction == V_PREDICTION else None
         _say(detection, f"terminal: cannot tell ({reason}); kept what the checkpoint declares, {keys}: "
              f"{'exact zero terminal SNR' if chosen else 'unchanged'}", warn=True)
         return chosen
@@ -233,7 +243,7 @@ def _probe_and_decide(sampling, detection, guider, sigmas, extra_args, noise):
     if verdict.looks_like == V_PREDICTION and sampling.zsnr_prediction == V_PREDICTION:
         t_probe = terminal_detect.probe_timestep(len(sampling.sigmas))
         terminal_verdict = terminal_detect.judge_terminal(at_probe, z, sampling.zsnr_base_alphas_cumprod, t_probe)
-    chosen = decide_terminal(sampling, detection, terminal_verdict)
+    chosen = decide_terminal(sampling, detection, terminal_verdict, verdict)
     if chosen == sampling.zsnr_terminal:
         return sigmas
     old_table = sampling.sigmas.detach().clone()
