@@ -4,20 +4,21 @@ The network: Trained Reference Model (zsnr) `colour_fixed` (v prediction, zero t
 sampled with ZeroTerminalSNR exact + `trailing`, euler, 25 steps, 32x32; positive = a hue class
 (Colour Class (zsnr)), negative = `none`. Every class gets the same seeds.
 
-(guidance) CFG 3 / 7.5 / 12: plain CFG, ZSNRRescaleCFG 0.7 (guided and `terminal_step: unguided`),
+(guidance) CFG 1 (the conditional prediction alone), then CFG 3 / 7.5 / 12: plain CFG, ZSNRRescaleCFG 0.7 (guided and `terminal_step: unguided`),
     the host's RescaleCFG 0.7, APG / CFGZeroStar / CFGNorm with the host's defaults.
 (sweep) the same CFGs: Guidance Interval (zsnr) with λ_min alone and λ_max alone over the schedule's
     steps (how the default was chosen); (combined) its default alone and after ZSNRRescaleCFG.
-(lora) CFG 7.5, the "grey and noisy" report (REFERENCE: reForge #417): plain, ZSNRRescaleCFG 0.7 and
-    the host's RescaleCFG 0.7, on the network and on the network with three chained LoRA-like patches
-    (random rank-4 updates through the host's own LoRA loader), with euler, euler_ancestral, dpmpp_2m_sde.
+(lora) CFG 7.5, the "grey and noisy" report (RescaleCFG with several LoRAs, worst on SDE samplers;
+    reForge #417): CFG 1, plain and ZSNRRescaleCFG 0.7, on the network and on the network with three
+    chained LoRA-like patches (random rank-4 updates through the host's own LoRA loader), euler and
+    dpmpp_2m_sde.
 
 Figures per configuration, over all classes: chroma (saturation, reference/metrics.chroma; the
 data's beside it), clipped pixels, brightness error (mean over classes of |mean brightness - the
 class's training-data mean|), class separation (fraction of samples whose reference/colour_shapes
 .hue_class is the conditioned class), high-frequency residual (noise; the data's beside it).
 
-    python3 tools/bootstrap.py run benchmarks/guidance_at_snr0.py --part guidance [--seeds 32] [--cfgs 3 7.5 12]
+    python3 tools/bootstrap.py run benchmarks/guidance_at_snr0.py --part guidance|sweep|combined|lora [--seeds 32] [--cfgs 1 3 7.5 12]
     python3 tools/bootstrap.py run benchmarks/guidance_at_snr0.py --tables
 
 Writes benchmarks/results/guidance_at_snr0/results_<part>[_<cfgs>].json and tables.md (git-ignored).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import _host
 import pure_core  # noqa: F401 (the zsnr_core package of the pure modules)
@@ -36,10 +38,10 @@ from zsnr_core.reference import colour_shapes, metrics
 
 OUT = _host.RESULTS / "guidance_at_snr0"
 SIZE, STEPS, RESCALE = 32, 25, 0.7
-CFGS = (3.0, 7.5, 12.0)
+CFGS = (1.0, 3.0, 7.5, 12.0)
 # (λ_min, λ_max); ±30: no bound. -10: only the SNR-0 step is left out (the next step is λ -7.9).
 SWEEP = tuple((low, 30.0) for low in (-10.0, -6.0, -4.0, -2.0)) + tuple((-30.0, high) for high in (-4.0, -2.0, 0.0, 2.0))
-LORA_SAMPLERS = ("euler", "euler_ancestral", "dpmpp_2m_sde")
+LORA_SAMPLERS = ("euler", "dpmpp_2m_sde")
 LORA_COUNT, LORA_RANK, LORA_RELATIVE = 3, 4, 0.1
 
 
@@ -135,18 +137,22 @@ def data_row(images, labels):
             "high_frequency": high_frequency(images)}
 
 
-def run_part(host, part, cfgs, seeds, stats):
-    model, rows = colour_model(host), []
+def run_part(host, part, cfgs, seeds, stats, output: Path, header: dict):
+    """Measure a part's configurations; `output` is rewritten after every row, so a run cut short
+    keeps what it measured."""
+    model, rows, started = colour_model(host), [], time.time()
 
     def record(**row):
         rows.append(row)
         print(json.dumps(row), flush=True)
+        output.write_text(json.dumps({**header, "seconds": round(time.time() - started), "rows": rows}, indent=1))
 
     if part in ("guidance", "combined"):
-        if part == "guidance":
-            record(cfg=1.0, variant="conditional alone (CFG 1)", **measure(host, model, "euler", 1.0, seeds, stats))
         variants = guidance_variants if part == "guidance" else combined_variants
         for cfg in cfgs:
+            if cfg == 1.0:  # the host skips the negative pass: there is no guidance to change
+                record(cfg=cfg, variant="conditional alone (CFG 1)", **measure(host, model, "euler", 1.0, seeds, stats))
+                continue
             for variant, patched in variants(host, model):
                 record(cfg=cfg, variant=variant, **measure(host, patched, "euler", cfg, seeds, stats))
     elif part == "sweep":
@@ -155,15 +161,13 @@ def run_part(host, part, cfgs, seeds, stats):
                 record(cfg=cfg, variant=f"interval [{low:g}, {high:g}]", lambda_min=low, lambda_max=high,
                        **measure(host, interval(host, model, low, high), "euler", cfg, seeds, stats))
     else:
-        import comfy_extras.nodes_model_advanced as advanced
-
         base = host.node["ZSNRTrainedReferenceModel"].execute(recipe="colour_fixed").result[0]
         for weights, network in (("network", model), (f"{LORA_COUNT} LoRA-like patches", _host.zero_snr(host, lora_patched(base)))):
             for sampler in LORA_SAMPLERS:
                 record(cfg=1.0, weights=weights, sampler=sampler, variant="conditional alone (CFG 1)",
                        **measure(host, network, sampler, 1.0, seeds, stats))
-                for variant, patched in (("plain CFG", network), (f"ZSNRRescaleCFG {RESCALE}", ours(host, network)),
-                                         (f"host RescaleCFG {RESCALE}", advanced.RescaleCFG().patch(network, RESCALE)[0])):
+                # (the host's RescaleCFG equals ours to 1e-5 on v models: tests/host/test_rescale_cfg_host.py)
+                for variant, patched in (("plain CFG", network), (f"ZSNRRescaleCFG {RESCALE}", ours(host, network))):
                     for cfg in cfgs:
                         record(cfg=cfg, weights=weights, sampler=sampler, variant=variant,
                                **measure(host, patched, sampler, cfg, seeds, stats))
@@ -185,10 +189,10 @@ def table(title, rows, data, keys=("cfg", "variant")) -> list[str]:
     return lines
 
 
-def tables() -> str:
-    data = json.loads((OUT / "data.json").read_text())
+def tables(out=OUT) -> str:
+    data = json.loads((out / "data.json").read_text())
     parts = {}
-    for path in sorted(OUT.glob("results_*.json")):
+    for path in sorted(out.glob("results_*.json")):
         result = json.loads(path.read_text())
         parts.setdefault(result["part"], []).extend(result["rows"])
     lines = [f"weights: colour_fixed sha256 {data['sha256']}"]
@@ -208,22 +212,22 @@ def main(argv=None) -> int:
     parser.add_argument("--cfgs", type=float, nargs="+", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tables", action="store_true", help="only write tables.md from the results files")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT.relative_to(_host.ROOT)})")
     args = parser.parse_args(argv)
+    out = args.out
     if args.tables:
-        (OUT / "tables.md").write_text(tables())
-        print(tables())
+        (out / "tables.md").write_text(tables(out))
+        print(tables(out))
         return 0
     host = _host.load_host(args.threads)
     images, labels = colour_shapes.render_colour_shapes(colour_shapes.DEFAULT_TRAINING_COUNT)
     stats = class_statistics(images, labels)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     sha256 = host.pack.nodes.trained_model.pair_config()["colour_fixed"]["sha256"]
-    (OUT / "data.json").write_text(json.dumps({"sha256": sha256, "data": data_row(images, labels)}, indent=1))
+    (out / "data.json").write_text(json.dumps({"sha256": sha256, "data": data_row(images, labels)}, indent=1))
     cfgs = tuple(args.cfgs or {"lora": (7.5,)}.get(args.part, CFGS))
-    started = time.time()
-    rows = run_part(host, args.part, cfgs, args.seeds, stats)
     name = f"results_{args.part}_{'_'.join(f'{c:g}' for c in cfgs)}.json"
-    (OUT / name).write_text(json.dumps({"part": args.part, "sha256": sha256, "seconds": round(time.time() - started), "rows": rows}, indent=1))
+    run_part(host, args.part, cfgs, args.seeds, stats, out / name, {"part": args.part, "sha256": sha256})
     return 0
 
 
