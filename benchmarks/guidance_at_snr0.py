@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sha256 = host.pack.nodes.trained_model.pair_config()["colour_fixed"]["sha256"]
     (out / "data.json").write_text(json.dumps({"sha256": sha256, "data": data_row(images, labels)}, indent=1))
-    cfgs = tuple(args.cfgs or {"lora": (7.5,)}.get(args.part, CFGS))
+    cfgs = tuple(args.cfgs or {"lora": (7.5,), "guidance": CFGS}.get(args.part, CFGS[1:]))
     name = f"results_{args.part}_{'_'.join(f'{c:g}' for c in cfgs)}.json"
     run_part(host, args.part, cfgs, args.seeds, stats, out / name, {"part": args.part, "sha256": sha256})
     return 0
