@@ -131,8 +131,22 @@ def measure(host, model, sampler, cfg, seeds, stats, hues=colour_shapes.HUE_NAME
             "seconds": round(time.time() - started, 1)}
 
 
-def data_row(images, labels):
-    return {"chroma": saturation(images), "clipped": metrics.clipped_fraction(decoded(images)), "brightness_error": 0.0,
+def brightness_error_floor(images, labels, seeds, draws=2000) -> float:
+    """The brightness error a perfect sampler gets with `seeds` samples per class: draw that many
+    training images of each class `draws` times (reference/metrics.noise_floor's idea)."""
+    generator, errors = torch.Generator().manual_seed(0), []
+    brightness = images.double().flatten(1).mean(dim=1)
+    for label in labels.unique():
+        values = brightness[labels == label]
+        picks = values[torch.randint(0, values.numel(), (draws, seeds), generator=generator)]
+        errors.append((picks.mean(dim=1) - values.mean()).abs().mean())
+    return float(torch.stack(errors).mean())
+
+
+def data_row(images, labels, seeds):
+    """The training data's figures; its brightness error is the floor at `seeds` per class."""
+    return {"chroma": saturation(images), "clipped": metrics.clipped_fraction(decoded(images)),
+            "brightness_error": brightness_error_floor(images, labels, seeds),
             "separation": float((colour_shapes.hue_class(images) == labels).double().mean()),
             "high_frequency": high_frequency(images)}
 
@@ -224,7 +238,7 @@ def main(argv=None) -> int:
     stats = class_statistics(images, labels)
     out.mkdir(parents=True, exist_ok=True)
     sha256 = host.pack.nodes.trained_model.pair_config()["colour_fixed"]["sha256"]
-    (out / "data.json").write_text(json.dumps({"sha256": sha256, "data": data_row(images, labels)}, indent=1))
+    (out / "data.json").write_text(json.dumps({"sha256": sha256, "data": data_row(images, labels, args.seeds)}, indent=1))
     cfgs = tuple(args.cfgs or {"lora": (7.5,), "guidance": CFGS}.get(args.part, CFGS[1:]))
     name = f"results_{args.part}_{'_'.join(f'{c:g}' for c in cfgs)}.json"
     run_part(host, args.part, cfgs, args.seeds, stats, out / name, {"part": args.part, "sha256": sha256})

@@ -27,7 +27,7 @@ def colour(host):
     torch.set_num_threads(1)
     images, labels = colour_shapes.render_colour_shapes(colour_shapes.DEFAULT_TRAINING_COUNT)
     yield {"model": bench.colour_model(host), "stats": bench.class_statistics(images, labels),
-           "data": bench.data_row(images, labels)}
+           "data": bench.data_row(images, labels, SEEDS)}
     torch.set_num_threads(threads)
 
 
