@@ -31,7 +31,7 @@ def setup(host):
     return make_setup(host)
 
 
-def interval(host, model, lambda_min=-5.0, lambda_max=30.0):
+def interval(host, model, lambda_min=-4.0, lambda_max=30.0):
     return host.node["ZSNRGuidanceInterval"].execute(model=model, lambda_min=lambda_min, lambda_max=lambda_max).result[0]
 
 
@@ -186,7 +186,7 @@ def test_empty_interval_is_refused(host, setup):
     with pytest.raises(ValueError, match=r"ZSNRGuidanceInterval: input 'lambda_min'"):
         interval(host, setup["models"]["v_prediction"], lambda_min=1.0, lambda_max=0.0)
     with pytest.raises(ValueError, match=r"ZSNRGuidanceInterval: input 'model'"):
-        host.node["ZSNRGuidanceInterval"].execute(model=None, lambda_min=-5.0, lambda_max=30.0)
+        host.node["ZSNRGuidanceInterval"].execute(model=None, lambda_min=-4.0, lambda_max=30.0)
 
 
 class ScalarReads(TorchDispatchMode):
