@@ -31,9 +31,10 @@ NODE_ID = "ZSNRGuidanceInterval"
 # A widget at its end means "no bound on that side" (as ZSNRRescaleCFG's sigma_start): the host's
 # zsnr clamp is λ = -16.8, a float32 flow sigma next to 1 about -16, so ±30 is never a real level.
 LOG_SNR_BOUND = 30.0
-# The default interval: guidance off at the noisiest steps (λ < -4: SNR 0 and the five steps after
-# it, down to λ -4.01, on a 25-step trailing schedule), as Kynkäänniemi et al. recommend; on the colour network it cut
-# saturation (chroma 0.498 -> 0.410 at CFG 7.5) with the class kept (docs/guidance_at_snr0.md).
+# The default interval: guidance off at the noisiest steps, as Kynkäänniemi et al. recommend: λ < -4
+# is SNR 0 and the five steps after it (down to λ -4.01) of a 25-step trailing schedule. On the
+# colour network it cut saturation (chroma 0.498 -> 0.410 at CFG 7.5) and kept the class
+# (docs/guidance_at_snr0.md).
 DEFAULT_LAMBDA_MIN = -4.0
 
 
