@@ -9,7 +9,7 @@ Register it in tools/example_graphs.py with
 """
 from __future__ import annotations
 
-DETECT_AND_SAVE = "Detect a checkpoint's prediction and terminal SNR, then save it"
+DETECT_AND_SAVE = "Detect prediction type and terminal SNR, then save"
 
 
 def detect_and_save_graph(ckpt_name: str = "your_checkpoint.safetensors", size: int = 1024) -> dict:

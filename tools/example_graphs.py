@@ -3,6 +3,13 @@ the UI-format JSON users load (example_workflows/<name>.json), and the e2e tier 
 committed files convert back to exactly these graphs."""
 from __future__ import annotations
 
+from detection_graphs import (
+    DETECT_AND_SAVE,
+    DETECT_AND_SAVE_LABELS,
+    DETECT_AND_SAVE_NOTE,
+    detect_and_save_graph,
+)
+
 REFERENCE = {"class_type": "ZSNRReferenceModel", "inputs": {
     "dataset": "brightness_ramp", "trained_schedule": "scaled_linear_zsnr", "prediction": "v_prediction"}}
 
@@ -201,6 +208,9 @@ EXAMPLES = {
         "4": "Rescale CFG (Algorithm 2)"}),
 }
 
+EXAMPLES[DETECT_AND_SAVE] = (detect_and_save_graph(), DETECT_AND_SAVE_LABELS)
+NEEDS_USER_FILES[DETECT_AND_SAVE] = "needs your own checkpoint in models/checkpoints"
+
 _REFERENCE_NOTE = "Runs as shipped: the reference model is built in (no download). "
 _CHECKPOINT_NOTE = ("Pick your checkpoint in Load Checkpoint and write your prompts; keep the three zsnr nodes "
                     "between the loader and the KSampler. ")
@@ -236,3 +246,4 @@ NOTES = {
     "The card's picture is the same nodes on the built-in reference model. Change: ckpt_name, prompts, cfg, "
     "the scheduler (logsnr_resolution with Sampling Resolution (zsnr) for few steps).",
 }
+NOTES[DETECT_AND_SAVE] = DETECT_AND_SAVE_NOTE

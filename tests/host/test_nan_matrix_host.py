@@ -46,7 +46,9 @@ def test_no_nan_for_any_sampler_scheduler_and_terminal(host):
     runs, failures = run_matrix(host, models, comfy.samplers.KSampler.SAMPLERS,
                                 comfy.samplers.KSampler.SCHEDULERS, STEP_COUNTS)
     # every run is a correctly declared v model: the prediction check must never warn
-    judged, false_alarms = sum(verdicts.values()), sum(n for key, n in verdicts.items() if key[0] != key[1])
+    judged = sum(verdicts.values())
+    # "cannot tell" (samplers/prediction_check.py) keeps the declared class: not an alarm
+    false_alarms = sum(n for key, n in verdicts.items() if key[1] not in (key[0], "cannot tell"))
     # A combination that fails on the unpatched model too is the host's own bug (0.3.75's
     # kl_optimal divides by steps - 1, so 1 step gives NaN sigmas); it is reported, not ours.
     ours, hosts = [], []
