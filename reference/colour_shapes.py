@@ -23,6 +23,7 @@ import math
 import torch
 
 from .datasets import pixel_grid
+from .procedural_shapes import fit_to_headroom, soft_shape_coverage, uniform_draw
 
 HUE_NAMES = ("red", "yellow", "green", "cyan", "blue", "magenta")
 CLASS_NAMES = ("none", *HUE_NAMES)
@@ -33,10 +34,6 @@ MAX_SHAPES = 3
 DEFAULT_SIZE = 32
 DEFAULT_SEED = 20261206
 DEFAULT_TRAINING_COUNT = 8192
-
-
-def _uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
-    return low + (high - low) * torch.rand(shape, generator=generator, dtype=torch.float64)
 
 
 def chroma_vector(hue: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
@@ -54,35 +51,26 @@ def render_colour_shapes(count: int, size: int = DEFAULT_SIZE, seed: int = DEFAU
     generator = torch.Generator().manual_seed(int(seed))
     u, v = pixel_grid(size, size)
     u, v = u.expand(count, size, size), v.expand(count, size, size)
-    level = _uniform(generator, (count,), -LEVEL_LIMIT, LEVEL_LIMIT)
+    level = uniform_draw(generator, (count,), -LEVEL_LIMIT, LEVEL_LIMIT)
     hue_index = torch.randint(0, len(HUE_NAMES), (count,), generator=generator)
-    hue = hue_index.double() * (2 * math.pi / len(HUE_NAMES)) + _uniform(generator, (count,), -HUE_JITTER, HUE_JITTER)
-    background = chroma_vector(hue, _uniform(generator, (count,), 0.35, 0.9))  # [count, 3]
+    hue = hue_index.double() * (2 * math.pi / len(HUE_NAMES)) + uniform_draw(generator, (count,), -HUE_JITTER, HUE_JITTER)
+    background = chroma_vector(hue, uniform_draw(generator, (count,), 0.35, 0.9))  # [count, 3]
 
-    angle = _uniform(generator, (count, 1, 1), 0.0, 2 * math.pi)
-    gradient = _uniform(generator, (count, 1, 1), 0.0, 0.4) * ((u - 0.5) * torch.cos(angle) + (v - 0.5) * torch.sin(angle))
+    angle = uniform_draw(generator, (count, 1, 1), 0.0, 2 * math.pi)
+    gradient = uniform_draw(generator, (count, 1, 1), 0.0, 0.4) * ((u - 0.5) * torch.cos(angle) + (v - 0.5) * torch.sin(angle))
     structure = background.view(count, 3, 1, 1) + gradient.unsqueeze(1)
 
     shapes = torch.randint(1, MAX_SHAPES + 1, (count,), generator=generator)
     for k in range(MAX_SHAPES):
         present = (shapes > k).to(torch.float64).view(count, 1, 1, 1)
-        centre = _uniform(generator, (count, 2, 1, 1), 0.2, 0.8)
-        radius = _uniform(generator, (count, 1, 1), 0.07, 0.2)
-        square = torch.rand((count, 1, 1), generator=generator) < 0.5
-        du, dv = (u - centre[:, 0]).abs(), (v - centre[:, 1]).abs()
-        distance = torch.where(square, torch.maximum(du, dv), (du**2 + dv**2).sqrt())
-        coverage = torch.sigmoid((radius - distance) / 0.02).unsqueeze(1)  # soft edge, 2 % of the width
-        shape_colour = chroma_vector(_uniform(generator, (count,), 0.0, 2 * math.pi), _uniform(generator, (count,), 0.0, 0.8))
-        luminance = _uniform(generator, (count, 1), -0.5, 0.5)
+        coverage = soft_shape_coverage(generator, u, v, (0.07, 0.2)).unsqueeze(1)
+        shape_colour = chroma_vector(uniform_draw(generator, (count,), 0.0, 2 * math.pi), uniform_draw(generator, (count,), 0.0, 0.8))
+        luminance = uniform_draw(generator, (count, 1), -0.5, 0.5)
         # a shape replaces the background colour under it (paint over paint), then adds its own
         paint = (shape_colour + luminance - background).view(count, 3, 1, 1)
         structure = structure + present * coverage * paint
 
-    structure = structure - structure.mean(dim=(1, 2, 3), keepdim=True)
-    excursion = structure.flatten(1).abs().amax(dim=1).clamp(min=1e-12)
-    scale = torch.clamp((1 - level.abs()) / excursion, max=1.0).view(count, 1, 1, 1)
-    images = level.view(count, 1, 1, 1) + scale * structure
-    return images.clamp(-1.0, 1.0).float(), hue_index + 1
+    return fit_to_headroom(level, structure), hue_index + 1
 
 
 def mean_hue(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

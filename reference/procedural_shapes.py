@@ -30,7 +30,8 @@ DEFAULT_SEED = 20231001
 DEFAULT_TRAINING_COUNT = 4096  # the training set of tools/train_reference_unet.py (and the benchmark's data)
 
 
-def _uniform(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+def uniform_draw(generator: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+    """float64 values uniform in [low, high) of the given shape, from generator."""
     return low + (high - low) * torch.rand(shape, generator=generator, dtype=torch.float64)
 
 
@@ -43,30 +44,43 @@ def render_shapes(count: int, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED
     generator = torch.Generator().manual_seed(int(seed))
     u, v = pixel_grid(size, size)  # [H, W] in (0, 1)
     u, v = u.expand(count, size, size), v.expand(count, size, size)
-    level = _uniform(generator, (count,), -LEVEL_LIMIT, LEVEL_LIMIT)
+    level = uniform_draw(generator, (count,), -LEVEL_LIMIT, LEVEL_LIMIT)
 
-    angle = _uniform(generator, (count, 1, 1), 0.0, 2 * math.pi)
-    gradient = _uniform(generator, (count, 1, 1), 0.1, 0.5) * ((u - 0.5) * torch.cos(angle) + (v - 0.5) * torch.sin(angle))
+    angle = uniform_draw(generator, (count, 1, 1), 0.0, 2 * math.pi)
+    gradient = uniform_draw(generator, (count, 1, 1), 0.1, 0.5) * ((u - 0.5) * torch.cos(angle) + (v - 0.5) * torch.sin(angle))
     structure = gradient.unsqueeze(1).expand(count, 3, size, size).clone()
 
     shapes = torch.randint(1, MAX_SHAPES + 1, (count,), generator=generator)
     for k in range(MAX_SHAPES):
         present = (shapes > k).to(torch.float64).view(count, 1, 1, 1)
-        centre = _uniform(generator, (count, 2, 1, 1), 0.2, 0.8)
-        radius = _uniform(generator, (count, 1, 1), 0.08, 0.28)
-        square = torch.rand((count, 1, 1), generator=generator) < 0.5
-        du, dv = (u - centre[:, 0]).abs(), (v - centre[:, 1]).abs()
-        distance = torch.where(square, torch.maximum(du, dv), (du**2 + dv**2).sqrt())
-        coverage = torch.sigmoid((radius - distance) / 0.02)  # soft edge, 2 % of the width
-        contrast = _uniform(generator, (count, 1, 1, 1), -0.7, 0.7)
-        colour = contrast + _uniform(generator, (count, 3, 1, 1), -0.15, 0.15)
+        coverage = soft_shape_coverage(generator, u, v, (0.08, 0.28))
+        contrast = uniform_draw(generator, (count, 1, 1, 1), -0.7, 0.7)
+        colour = contrast + uniform_draw(generator, (count, 3, 1, 1), -0.15, 0.15)
         structure = structure + present * colour * coverage.unsqueeze(1)
 
+    return fit_to_headroom(level, structure)
+
+
+def soft_shape_coverage(generator: torch.Generator, u: torch.Tensor, v: torch.Tensor,
+                        radius_range: tuple[float, float]) -> torch.Tensor:
+    """[count, H, W] coverage in (0, 1) of one soft-edged disc or square per image (centre in
+    [0.2, 0.8]², radius in radius_range, edge 2 % of the width), drawn from `generator`."""
+    count = u.shape[0]
+    centre = uniform_draw(generator, (count, 2, 1, 1), 0.2, 0.8)
+    radius = uniform_draw(generator, (count, 1, 1), *radius_range)
+    square = torch.rand((count, 1, 1), generator=generator) < 0.5
+    du, dv = (u - centre[:, 0]).abs(), (v - centre[:, 1]).abs()
+    distance = torch.where(square, torch.maximum(du, dv), (du**2 + dv**2).sqrt())
+    return torch.sigmoid((radius - distance) / 0.02)
+
+
+def fit_to_headroom(level: torch.Tensor, structure: torch.Tensor) -> torch.Tensor:
+    """level [N] + the zero-mean part of structure [N, 3, H, W], scaled down where the level leaves
+    less headroom than its largest excursion: values in [-1, 1], each image's mean exactly its level."""
     structure = structure - structure.mean(dim=(1, 2, 3), keepdim=True)
     excursion = structure.flatten(1).abs().amax(dim=1).clamp(min=1e-12)
-    scale = torch.clamp((1 - level.abs()) / excursion, max=1.0).view(count, 1, 1, 1)
-    images = level.view(count, 1, 1, 1) + scale * structure
-    return images.clamp(-1.0, 1.0).float()
+    scale = torch.clamp((1 - level.abs()) / excursion, max=1.0).view(-1, 1, 1, 1)
+    return (level.view(-1, 1, 1, 1) + scale * structure).clamp(-1.0, 1.0).float()
 
 
 def class_labels(images: torch.Tensor) -> torch.Tensor:

@@ -87,14 +87,17 @@ def test_training_recipes_share_everything_but_schedule_and_prediction():
         training.train("sd", 1, None)
 
 
-@pytest.mark.parametrize("recipe", ["flawed", "fixed"])
+@pytest.mark.parametrize("recipe", list(training.RECIPES))  # every shipped network, grey and colour
 def test_shipped_weights_match_their_recorded_sha256(loader, recipe):
     entry = loader.pair_config()[recipe]
     path = loader.MODELS_DIR / entry["file"]
     assert path.stat().st_size < 8 * 2**20, "a shipped weight file should be a few MB"
     assert loader.sha256_of(path) == entry["sha256"]
     _, metadata = loader.load_recipe(recipe)
-    assert metadata["recipe"] == recipe and metadata["unet_config"] == training.UNET_CONFIG
+    dataset = training.recipe_dataset(recipe)
+    assert metadata["recipe"] == recipe and metadata["classes"] == list(dataset["classes"])
+    assert metadata["unet_config"] == training.unet_config(len(dataset["classes"]))
+    assert metadata["dataset"]["generator"] == dataset["config"]["generator"]
 
 
 def test_a_changed_file_is_refused(loader, tmp_path, monkeypatch):
