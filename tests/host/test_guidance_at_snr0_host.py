@@ -82,14 +82,14 @@ def test_plain_cfg_over_saturates_and_still_follows_the_class(host, colour, meas
     plain = measured("plain", colour["model"], 7.5)
     assert plain["separation"] >= 0.9 and unguided["separation"] >= 0.8
     assert plain["chroma"] > max(unguided["chroma"], colour["data"]["chroma"]) + 0.1
-    assert plain["clipped"] > unguided["clipped"] + 0.05
+    assert plain["clipped"] > max(10 * unguided["clipped"], 0.005)
 
 
 def test_rescale_cuts_clipping(host, colour, measured):
     # (equal to the host's RescaleCFG to 1e-5: tests/host/test_rescale_cfg_host.py)
     plain = measured("plain", colour["model"], 7.5)
     ours = measured("rescale", bench.ours(host, colour["model"]), 7.5)
-    assert ours["clipped"] < plain["clipped"] - 0.02
+    assert ours["clipped"] < 0.5 * plain["clipped"]
 
 
 def test_rescale_with_chained_lora_patches_on_an_sde_sampler(host, colour, measured):
@@ -105,3 +105,11 @@ def test_rescale_with_chained_lora_patches_on_an_sde_sampler(host, colour, measu
     assert ours["chroma"] > unguided["chroma"]
     assert ours["high_frequency"] < 1.25 * plain["high_frequency"]
     assert ours["separation"] >= 0.9
+
+
+def test_default_guidance_interval_cuts_saturation_and_keeps_the_class(host, colour, measured):
+    """Guidance off below λ = -4 (SNR 0 and the noisiest steps): less saturated, same class."""
+    plain = measured("plain", colour["model"], 7.5)
+    limited = measured("interval", host.node["ZSNRGuidanceInterval"].execute(model=colour["model"]).result[0], 7.5)
+    assert limited["chroma"] < plain["chroma"] - 0.02
+    assert limited["separation"] >= 0.9
