@@ -11,6 +11,7 @@ BESIDE = {  # our node -> the host node it belongs next to
     "ZeroTerminalSNR": "ModelSamplingDiscrete",
     "VPredictionAdapter": "ModelSamplingDiscrete",
     "ZSNRRescaleCFG": "RescaleCFG",
+    "ZSNRGuidanceInterval": "RescaleCFG",
     "TimestepSpacingScheduler": "BasicScheduler",
     "ZSNRSamplingResolution": "ModelSamplingDiscrete",
 }
