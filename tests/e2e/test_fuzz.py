@@ -92,6 +92,10 @@ def decode_and_preview(graph: dict, samples: list, key: int) -> None:
     _add(graph, str(key + 2), "PreviewImage", images=decoded)
 
 
+# The colour recipes read a hue one-hot (nodes/trained_model.py), not the reference model's subsets.
+CONDITIONED_MODELS = {"ZSNRColourClass": "colour_fixed"}
+
+
 def consume(graph: dict, link: list, io_type: str, key: int) -> None:
     """Make link's output reach an output node, through a 1-step sampler where needed."""
     if io_type == "IMAGE":
@@ -110,6 +114,9 @@ def consume(graph: dict, link: list, io_type: str, key: int) -> None:
     if io_type not in ("MODEL", "CONDITIONING"):
         raise KeyError(f"no harness consumer for {io_type}: extend test_fuzz.consume")
     model = link if io_type == "MODEL" else source(graph, "MODEL")
+    producer = graph[link[0]]["class_type"]
+    if io_type == "CONDITIONING" and producer in CONDITIONED_MODELS:  # a conditioning only its own model reads
+        model = _add(graph, str(key + 9), "ZSNRTrainedReferenceModel", recipe=CONDITIONED_MODELS[producer])
     condition = link if io_type == "CONDITIONING" else source(graph, "CONDITIONING")
     samples = _add(graph, str(key), "KSampler", model=model, seed=0, steps=1, cfg=2.0, sampler_name="euler",
                    scheduler="trailing", positive=condition, negative=condition,
