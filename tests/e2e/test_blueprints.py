@@ -58,18 +58,21 @@ def test_committed_blueprints_are_current(object_info, host_version):
         assert (OUT / name).read_text() == text, f"{name} is stale: run tools/build_blueprints.py"
 
 
-def add_from_search(page, node_search, query: str) -> str:
+def add_from_search(page, node_search, query: str, title: str) -> str:
     """Type into the node search box, take the first result and drop it on the canvas (newer
-    frontends hold the new node at the pointer until a click places it); returns its id."""
-    before = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))"))
+    frontends hold the new node at the pointer until a click places it); returns the id of the new
+    node titled `title`, waited for: on a busy machine the node first added can be replaced by the
+    blueprint's own node after the click (a fresh-clone run read a removed id)."""
+    before = page.evaluate("() => app.graph.nodes.map(n => String(n.id))")
     node_search(query)
     page.keyboard.press("Enter")
     page.wait_for_function("(n) => app.graph.nodes.length > n", arg=len(before), timeout=20_000)
     box = page.locator("#graph-canvas").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.55)
-    (added,) = set(page.evaluate("() => app.graph.nodes.map(n => String(n.id))")) - before
-    return added
+    new_titled = "([before, title]) => app.graph.nodes.filter(n => !before.includes(String(n.id)) && n.title === title)"
+    page.wait_for_function(f"(args) => ({new_titled})(args).length === 1", arg=[before, title], timeout=20_000)
+    return page.evaluate(f"(args) => String(({new_titled})(args)[0].id)", [before, title])
 
 
 def connect(page, links: list[tuple]) -> None:
@@ -97,7 +100,7 @@ def test_blueprint_from_the_search_box_runs(page, node_search, renderer, object_
     graph = ztsnr_vpred_trailing_graph(steps=4, batch=BATCH, size=SIZE, prefix="zsnr_test/blueprint")
     page.evaluate("(w) => app.loadGraphData(w)", api_to_ui(graph, object_info))
     page.evaluate("() => { const ds = app.canvas.ds; ds.scale = 0.5; ds.offset = [40, 40]; app.canvas.setDirty(true, true); }")
-    node = add_from_search(page, node_search, QUERIES[name])
+    node = add_from_search(page, node_search, QUERIES[name], name)
     assert page.evaluate("(id) => app.graph.getNodeById(id).title", node) == name
     if name == FIX_CHECKPOINT:
         page.evaluate("() => [2, 3].forEach(id => app.graph.remove(app.graph.getNodeById(id)))")
