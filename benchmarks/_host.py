@@ -9,13 +9,12 @@ from pathlib import Path
 import inprocess_host
 import pack_nodes
 import torch
-from pack_nodes import condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: F401 (re-exported)
+from pack_nodes import EvaluationCounter, condition, host_zsnr_clamp, v_adapter, zero_snr  # noqa: F401 (re-exported)
 from pack_nodes import reference as reference_model  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "benchmarks" / "results"
-COUNTER_KEY = "zsnr_benchmark_nfe"
 
 
 def load_host(threads: int | None = None) -> types.SimpleNamespace:
@@ -26,29 +25,6 @@ def load_host(threads: int | None = None) -> types.SimpleNamespace:
         return inprocess_host.load_host(RESULTS / "host", quiet=True)
     except inprocess_host.HostUnavailable as error:
         raise SystemExit(str(error)) from None
-
-
-class EvaluationCounter:
-    """Counts network evaluations (NFE) through a DIFFUSION_MODEL wrapper on a clone of a model.
-
-    One call of the diffusion model is one NFE: at cfg 1 the host skips the unconditional pass,
-    and at cfg > 1 it batches cond and uncond into one call, which still costs one evaluation of
-    a batch. The count per sample batch is what a sampler's step cost means.
-    """
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, executor, *args, **kwargs):
-        self.calls += 1
-        return executor(*args, **kwargs)
-
-    def attach(self, model):
-        import comfy.patcher_extension
-
-        counted = model.clone()
-        counted.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, COUNTER_KEY, self)
-        return counted
 
 
 def ksample(host, model, sampler, scheduler, steps, seeds, size=64, cfg=1.0, seed=0, positive=None, negative=None):

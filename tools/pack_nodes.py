@@ -39,3 +39,26 @@ def ksample(host, model, sampler="euler", scheduler="simple", steps=10, seeds=16
     latent = {"samples": torch.zeros(seeds, 3, size, size)}
     out = host.nodes.common_ksampler(model, seed, steps, cfg, sampler, scheduler, positive, negative, latent)
     return out[0]["samples"]
+
+
+class EvaluationCounter:
+    """Counts network evaluations (NFE) through a DIFFUSION_MODEL wrapper on a clone of a model.
+
+    One call of the diffusion model is one NFE: at cfg 1 the host skips the unconditional pass,
+    and at cfg > 1 it batches cond and uncond into one call, which still costs one evaluation of
+    a batch. The count per sample batch is what a sampler's step cost means.
+    """
+
+    def __init__(self, key: str = "zsnr_nfe_counter"):
+        self.calls, self.key = 0, key
+
+    def __call__(self, executor, *args, **kwargs):
+        self.calls += 1
+        return executor(*args, **kwargs)
+
+    def attach(self, model):
+        import comfy.patcher_extension
+
+        counted = model.clone()
+        counted.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, self.key, self)
+        return counted

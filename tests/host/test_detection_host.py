@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from zsnr_host_helpers import condition, host_zsnr_clamp, reference, v_adapter, zero_snr
+from zsnr_host_helpers import EvaluationCounter, condition, host_zsnr_clamp, reference, v_adapter, zero_snr
 
 pytestmark = pytest.mark.host
 
@@ -27,21 +27,12 @@ def keys_lost(model):
 
 def extra_calls(host, model, positive=None, size=32, batch=1, denoise=1.0, seed=0):
     """(model calls beyond the sampler's STEPS, samples)."""
-    import comfy.patcher_extension
-
-    calls = {"n": 0}
-
-    def count(executor, *args, **kwargs):
-        calls["n"] += 1
-        return executor(*args, **kwargs)
-
-    counted = model.clone()
-    counted.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_detection_nfe", count)
+    counter = EvaluationCounter()
     positive = positive or condition(host)
     latent = {"samples": torch.zeros(batch, 3, size, size)}
-    out = host.nodes.common_ksampler(counted, seed, STEPS, 1.0, "euler", "simple", positive, positive, latent,
-                                     denoise=denoise)
-    return calls["n"] - STEPS, out[0]["samples"]
+    out = host.nodes.common_ksampler(counter.attach(model), seed, STEPS, 1.0, "euler", "simple", positive, positive,
+                                     latent, denoise=denoise)
+    return counter.calls - STEPS, out[0]["samples"]
 
 
 def detection(model):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from zsnr_host_helpers import SyncCounter
 from zsnr_rescale_helpers import (
     SHIFT,
     base_model,
@@ -189,25 +189,13 @@ def test_empty_interval_is_refused(host, setup):
         host.node["ZSNRGuidanceInterval"].execute(model=None, lambda_min=-4.0, lambda_max=30.0)
 
 
-class ScalarReads(TorchDispatchMode):
-    """Counts scalar reads (`.item()`, `bool(t)`, `float(t)`), the host-device stalls of a step
-    (tests/host/test_host_syncs.py explains the kinds; no GPU here, so copies to the CPU are invisible)."""
-
-    reads = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.reads += 1
-        return func(*args, **(kwargs or {}))
-
-
 def test_no_host_device_synchronisation_per_step(host, setup, exact_zsnr_model):
     model = interval(host, exact_zsnr_model)
     record = recorded_predictions(setup, exact_zsnr_model, table_sigmas(exact_zsnr_model, [500]))
     host_cfg_function(model, record, dtype=torch.float32)  # anything done once per sampling happens here
-    with ScalarReads() as plain_counter:
+    with SyncCounter() as plain_counter:
         host_cfg_function(exact_zsnr_model, record, dtype=torch.float32)
-    with ScalarReads() as counter:
+    with SyncCounter() as counter:
         for _ in range(4):
             host_cfg_function(model, record, dtype=torch.float32)
-    assert counter.reads == 4 * plain_counter.reads
+    assert counter.scalar_reads == 4 * plain_counter.scalar_reads

@@ -9,7 +9,15 @@ import sys
 
 import pytest
 import torch
-from zsnr_host_helpers import condition, host_zsnr_clamp, ksample, reference, v_adapter, zero_snr
+from zsnr_host_helpers import (
+    EvaluationCounter,
+    condition,
+    host_zsnr_clamp,
+    ksample,
+    reference,
+    v_adapter,
+    zero_snr,
+)
 
 pytestmark = pytest.mark.host
 
@@ -79,8 +87,6 @@ def test_every_mismatch_caught_and_no_false_alarm(host):
 
 
 def test_warns_once_per_model_names_the_node_and_never_changes_the_result(host, caplog, monkeypatch):
-    import comfy.patcher_extension
-
     model = v_adapter(host, zero_snr(host, reference(host, "scaled_linear", "v_prediction")), "epsilon")
     with caplog.at_level(logging.WARNING, logger="zsnr"):
         first = ksample(host, model, "euler", "simple", steps=4, seeds=2, size=8)
@@ -89,22 +95,13 @@ def test_warns_once_per_model_names_the_node_and_never_changes_the_result(host, 
     assert len(warnings) == 1, warnings
     assert "VPredictionAdapter" in warnings[0] and "prediction = v_prediction" in warnings[0]
     # the same sampling without the check: bit-identical, and the same number of network calls
-    calls = {"n": 0}
-
-    def count(executor, *args, **kwargs):
-        calls["n"] += 1
-        return executor(*args, **kwargs)
-
-    counted = model.clone()
-    counted.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_nfe", count)
-    with_check = ksample(host, counted, "euler", "simple", steps=4, seeds=2, size=8)
-    calls_with_check, calls["n"] = calls["n"], 0
+    with_counter, without_counter = EvaluationCounter(), EvaluationCounter()
+    with_check = ksample(host, with_counter.attach(model), "euler", "simple", steps=4, seeds=2, size=8)
     monkeypatch.setattr(pack_module(host, "nodes.zsnr_sampling").ZSNRSamplingMixin, "check_first_output",
                         lambda *args: None)
-    without_check = ksample(host, counted, "euler", "simple", steps=4, seeds=2, size=8)
+    without_check = ksample(host, without_counter.attach(model), "euler", "simple", steps=4, seeds=2, size=8)
     assert torch.equal(with_check, without_check) and torch.equal(first, with_check)
-    assert calls_with_check == calls["n"] > 0
-
+    assert with_counter.calls == without_counter.calls > 0
 
 def test_not_judged_away_from_the_top(host):
     """img2img (denoise < 1) and a lowered first sigma start where the statistic cannot decide."""
