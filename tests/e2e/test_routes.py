@@ -1,5 +1,9 @@
 """GET /zsnr/timesteps through the real server (the live preview's data source), and the pack's web
-files the frontend loads (the extension and the node help pages)."""
+files the frontend loads (the extension and the node help pages).
+
+About 320 lines in one file: every test here shares the one server of the module and the route's
+query format; the validation cases and the numbers they are checked against (schedules/) stay beside it.
+"""
 from __future__ import annotations
 
 import json
