@@ -60,10 +60,8 @@ def test_committed_blueprints_are_current(object_info, host_version):
 
 def add_from_search(page, node_search, query: str, title: str) -> str:
     """Type into the node search box, take the first result and drop it on the canvas (newer
-    frontends hold the new node at the pointer until a click places it); returns the id of the new
-    node titled `title` once that id has stayed the same for a second: on a busy machine the node
-    first added is replaced by the blueprint's own node after the click, and two fresh-clone runs
-    read an id that was gone by the next call."""
+    frontends hold the new node at the pointer until a click places it); returns the id of the one
+    new node titled `title`, read in the same evaluation that finds it."""
     before = page.evaluate("() => app.graph.nodes.map(n => String(n.id))")
     node_search(query)
     page.keyboard.press("Enter")
@@ -71,15 +69,11 @@ def add_from_search(page, node_search, query: str, title: str) -> str:
     box = page.locator("#graph-canvas").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     page.mouse.click(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.55)
-    settled = page.wait_for_function("""([before, title]) => {
+    added = page.wait_for_function("""([before, title]) => {
         const found = app.graph.nodes.filter(n => !before.includes(String(n.id)) && n.title === title);
-        const id = found.length === 1 ? String(found[0].id) : null;
-        const seen = window.zsnrSettledNode;
-        if (!seen || seen.id !== id) { window.zsnrSettledNode = {id, since: Date.now()}; return false; }
-        return id !== null && Date.now() - seen.since >= 1000 && id;
-    }""", arg=[before, title], timeout=30_000, polling=100)
-    page.evaluate("() => { delete window.zsnrSettledNode; }")
-    return settled.json_value()
+        return found.length === 1 && String(found[0].id);
+    }""", arg=[before, title], timeout=20_000)
+    return added.json_value()
 
 
 def connect(page, links: list[tuple]) -> None:

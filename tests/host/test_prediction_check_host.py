@@ -103,6 +103,7 @@ def test_warns_once_per_model_names_the_node_and_never_changes_the_result(host, 
     assert torch.equal(with_check, without_check) and torch.equal(first, with_check)
     assert with_counter.calls == without_counter.calls > 0
 
+
 def test_not_judged_away_from_the_top(host):
     """img2img (denoise < 1) and a lowered first sigma start where the statistic cannot decide."""
     model = v_adapter(host, reference(host, "scaled_linear", "v_prediction"), "epsilon")
